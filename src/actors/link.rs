@@ -1,0 +1,263 @@
+//! The payment-link actor: the single writer of one link and of its payments. It asks the
+//! link's machine, carries out the effects (charge, refund, start the installment plan),
+//! commits, and replies. Business rejections are replies, never a failing handler.
+
+use super::{Core, EngineError, Reply, Tx};
+use crate::domain::{
+    EntityKind, EntityRef, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord, Timer, TimerKind,
+};
+use crate::processor::{ChargeOutcome, ChargeRequest, PaymentSource, RefundRequest};
+use crate::store::Commit;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use state_machines::{Cents, LinkEffect, LinkEvent, Payment, PaymentEvent, Subscription, SubscriptionTerms, Timestamp};
+use std::sync::Arc;
+
+pub enum LinkCommand {
+    Pay { source: PaymentSource },
+    Cancel,
+    /// `None`: refund everything that remains.
+    Refund { amount: Option<Cents>, reason: Option<String> },
+    Fire(Timer),
+}
+
+pub struct LinkMsg(pub LinkCommand, pub RpcReplyPort<Reply<LinkRecord>>);
+
+pub struct LinkActor {
+    pub core: Arc<Core>,
+}
+
+pub struct LinkState {
+    record: LinkRecord,
+    /// Seq of the last write this actor made visible: answers wait until it is durable.
+    last_seq: u64,
+}
+
+/// The id of the subscription a link's installment plan starts: the same after any crash.
+pub fn plan_subscription_id(link: ObjectId) -> ObjectId {
+    ObjectId::derived(link, "installment-subscription")
+}
+
+pub fn expiry_timer(link: &LinkRecord) -> Option<Timer> {
+    link.machine.data().expires_at.map(|due| Timer {
+        entity: EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id },
+        due,
+        kind: TimerKind::LinkExpiry,
+        cycle: 0,
+        attempt: 0,
+    })
+}
+
+/// Everything creating a link writes.
+pub fn create_commit(link: &LinkRecord) -> Commit {
+    let mut tx = Tx::new(link.env, EntityKind::PaymentLink, link.id, 0, link.created_at);
+    tx.commit.create_link(link);
+    if let Some(timer) = expiry_timer(link) {
+        tx.commit.set_timer(&timer);
+    }
+    tx.audit("Create", None, link.machine.state_name(), None);
+    tx.event("payment_link.created", link);
+    tx.commit
+}
+
+impl Actor for LinkActor {
+    type Msg = LinkMsg;
+    type State = LinkState;
+    type Arguments = LinkRecord;
+
+    async fn pre_start(&self, _: ActorRef<LinkMsg>, record: LinkRecord) -> Result<LinkState, ActorProcessingErr> {
+        // The snapshot may hold a write not yet durable; answers based on it must wait.
+        Ok(LinkState { record, last_seq: self.core.store.last_applied() })
+    }
+
+    async fn handle(&self, _: ActorRef<LinkMsg>, LinkMsg(command, reply): LinkMsg, state: &mut LinkState) -> Result<(), ActorProcessingErr> {
+        let decided = self.decide(command, &state.record).await;
+        let answer = match decided {
+            Ok(Some((next, commit))) => match self.core.store.apply(&commit) {
+                Ok(seq) => {
+                    self.core.committed(&commit);
+                    state.record = next;
+                    state.last_seq = seq;
+                    Ok(state.record.clone())
+                }
+                Err(e) => Err(e.into()),
+            },
+            Ok(None) => Ok(state.record.clone()),
+            Err(e) => Err(e),
+        };
+        let _ = reply.send((answer, state.last_seq));
+        Ok(())
+    }
+}
+
+impl LinkActor {
+    /// The next record and what to commit, `None` when nothing changes.
+    async fn decide(&self, command: LinkCommand, link: &LinkRecord) -> Result<Option<(LinkRecord, Commit)>, EngineError> {
+        let now = self.core.clock(link.env).now();
+        match command {
+            LinkCommand::Pay { source } => self.pay(link, source, now).await.map(Some),
+            LinkCommand::Cancel => {
+                let mut next = link.clone();
+                let mut tx = Tx::for_link(&next, now);
+                let from = next.machine.state_name();
+                next.machine.handle(&LinkEvent::Cancel { now })?;
+                if let Some(timer) = expiry_timer(link) {
+                    tx.commit.clear_timer(&timer);
+                }
+                tx.audit("Cancel", Some(from), next.machine.state_name(), None);
+                Ok(Some(finish(next, tx, from, "payment_link.cancelled")))
+            }
+            LinkCommand::Refund { amount, reason } => self.refund(link, amount, reason, now).await.map(Some),
+            LinkCommand::Fire(timer) => Ok(Some(expire(link, &timer, now))),
+        }
+    }
+
+    async fn pay(&self, link: &LinkRecord, source: PaymentSource, now: Timestamp) -> Result<(LinkRecord, Commit), EngineError> {
+        let amount = link.terms.amount;
+        // Never charge for a link that could not accept the payment.
+        link.machine.clone().handle(&LinkEvent::PaymentSucceeded { amount, now })?;
+        let payer = EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id };
+        let attempt = link.machine.data().failed_attempts;
+        let outcome = self
+            .core
+            .processor(link.env)
+            .charge(ChargeRequest { payer, amount, source, idempotency_key: format!("{}-{attempt}", link.id) })
+            .await;
+
+        let mut next = link.clone();
+        let mut tx = Tx::for_link(&next, now);
+        let from = next.machine.state_name();
+        let mut payment = PaymentRecord {
+            id: ObjectId::new(now.millis()),
+            env: link.env,
+            parent: payer,
+            method: outcome_method(&outcome),
+            cycle: None,
+            processor_ref: None,
+            machine: Payment::new(amount),
+            created_at: now,
+            updated_at: now,
+        };
+        let (event, kind) = match outcome {
+            ChargeOutcome::Succeeded { reference, .. } => {
+                payment.processor_ref = Some(reference);
+                for e in [PaymentEvent::Approve, PaymentEvent::Capture] {
+                    payment.machine.handle(&e)?;
+                }
+                (LinkEvent::PaymentSucceeded { amount, now }, "payment.completed")
+            }
+            ChargeOutcome::Declined { reason, .. } => {
+                payment.machine.handle(&PaymentEvent::Fail { reason })?;
+                (LinkEvent::PaymentFailed { now }, "payment.failed")
+            }
+        };
+        for effect in next.machine.handle(&event)? {
+            match effect {
+                LinkEffect::Paid { .. } => {
+                    next.payment_id = Some(payment.id);
+                    if let Some(timer) = expiry_timer(link) {
+                        tx.commit.clear_timer(&timer);
+                    }
+                }
+                LinkEffect::StartInstallmentPlan => {
+                    let (sub, commit) = super::subscription::create_commit(self.plan_subscription(link, now));
+                    next.subscription_id = Some(sub.id);
+                    tx.commit.extend(commit);
+                }
+                _ => {}
+            }
+        }
+        tx.commit.put_payment(&payment);
+        tx.audit(event.name(), Some(from), next.machine.state_name(), Some(payment.id.to_hex()));
+        Ok(finish(next, tx, from, kind))
+    }
+
+    fn plan_subscription(&self, link: &LinkRecord, now: Timestamp) -> SubscriptionRecord {
+        let plan = link.terms.installment_plan.expect("StartInstallmentPlan only for links with a plan");
+        // The down payment covers the first period: installment 1 is due one interval later.
+        let terms = SubscriptionTerms {
+            amount: plan.per_installment_cents,
+            interval: plan.interval,
+            count: Some(plan.count),
+            anchor: now.plus_months(plan.interval.months()),
+            dunning: self.core.config.dunning.clone(),
+        };
+        let (machine, _) = Subscription::new(terms);
+        SubscriptionRecord {
+            id: plan_subscription_id(link.id),
+            env: link.env,
+            carrier_id: link.terms.carrier_id,
+            employer_id: link.terms.employer_id,
+            policy_id: link.terms.policy_id,
+            customer: link.terms.customer.clone(),
+            metadata: link.terms.metadata.clone(),
+            machine,
+            source_link_id: Some(link.id),
+            pending_timer: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    async fn refund(&self, link: &LinkRecord, amount: Option<Cents>, reason: Option<String>, now: Timestamp) -> Result<(LinkRecord, Commit), EngineError> {
+        let amount = amount.unwrap_or_else(|| link.machine.refundable());
+        let event = LinkEvent::Refund { amount, now };
+        let mut next = link.clone();
+        let from = next.machine.state_name();
+        next.machine.handle(&event)?;
+        // The link accepted: its captured payment must accept too, before money moves.
+        let payment_id = link.payment_id.ok_or_else(|| EngineError::Corrupt(format!("paid link {} has no payment", link.id)))?;
+        let mut payment = self
+            .core
+            .store
+            .payment(link.env, payment_id)?
+            .ok_or_else(|| EngineError::Corrupt(format!("payment {payment_id} of link {} is missing", link.id)))?;
+        payment.machine.handle(&PaymentEvent::Refund { amount })?;
+        payment.updated_at = now;
+        let payer = EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id };
+        let refund_no = link.version;
+        self.core
+            .processor(link.env)
+            .refund(RefundRequest {
+                payer,
+                charge_reference: payment.processor_ref.clone(),
+                amount,
+                idempotency_key: format!("{}-refund-{refund_no}", link.id),
+            })
+            .await
+            .map_err(|e| EngineError::Processor(e.to_string()))?;
+        let mut tx = Tx::for_link(&next, now);
+        tx.commit.put_payment(&payment);
+        let detail = format!("{amount} cents{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+        tx.audit("Refund", Some(from), next.machine.state_name(), Some(detail));
+        Ok(finish(next, tx, from, "payment.refunded"))
+    }
+}
+
+/// A fired expiry timer. Stale timers (the link is no longer active) are simply removed.
+fn expire(link: &LinkRecord, timer: &Timer, now: Timestamp) -> (LinkRecord, Commit) {
+    let mut next = link.clone();
+    let mut tx = Tx::for_link(&next, now);
+    tx.commit.clear_timer(timer);
+    let from = next.machine.state_name();
+    if next.machine.handle(&LinkEvent::Expire { now }).is_err() {
+        return (link.clone(), tx.commit);
+    }
+    tx.audit("Expire", Some(from), next.machine.state_name(), None);
+    finish(next, tx, from, "payment_link.expired")
+}
+
+/// Stamp the new version, write the snapshot and the event.
+fn finish(mut next: LinkRecord, mut tx: Tx, from: &str, event: &str) -> (LinkRecord, Commit) {
+    next.version = tx.version();
+    next.updated_at = tx.now();
+    tx.commit.put_link(&next, from);
+    tx.event(event, &next);
+    (next, tx.commit)
+}
+
+fn outcome_method(outcome: &ChargeOutcome) -> crate::domain::PaymentMethod {
+    match outcome {
+        ChargeOutcome::Succeeded { method, .. } | ChargeOutcome::Declined { method, .. } => *method,
+    }
+}

@@ -1,0 +1,426 @@
+//! The engine: one virtual actor per payment link and per subscription, a supervisor per
+//! kind, and a scheduler per environment firing durable timers.
+//!
+//! [`Engine`] is the only door: it routes each command to the entity's actor (spawning it
+//! from sled when it is not resident), waits until the actor's commit is durable, and only
+//! then answers. Reads wait for the same durability, so nothing a crash could take back is
+//! ever shown.
+
+pub mod clock;
+mod link;
+mod registry;
+mod scheduler;
+mod subscription;
+mod supervisor;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use link::plan_subscription_id;
+
+use crate::domain::{
+    AuditEntry, EntityKind, EntityRef, Environment, LinkRecord, NewLink, NewSubscription,
+    ObjectId, OutboxEvent, SubscriptionRecord, Timer,
+};
+use crate::processor::{PaymentProcessor, PaymentSource};
+use crate::store::{Commit, Store, StoreError};
+use link::{LinkActor, LinkCommand, LinkMsg};
+use ractor::{Actor, ActorRef};
+use registry::Registry;
+use serde::Serialize;
+use state_machines::{Cents, Dunning, PaymentLink, Rejected, Subscription, SubscriptionTerms, Timestamp};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use subscription::{SubscriptionActor, SubscriptionCommand, SubscriptionMsg};
+use supervisor::Supervisor;
+use tokio::sync::Notify;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("payment processor error: {0}")]
+    Processor(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("inconsistent data: {0}")]
+    Corrupt(String),
+}
+
+const TEST_CLOCK_OFFSET: &str = "test_clock_offset_ms";
+
+/// An actor's answer and the seq the caller must see durable before passing it on.
+pub type Reply<T> = (Result<T, EngineError>, u64);
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Resident actors unused this long are passivated.
+    pub passivate_after: Duration,
+    /// Lifetime of a payment link; `None`: links do not expire.
+    pub link_lifetime: Option<Duration>,
+    pub dunning: Dunning,
+    /// Timers fired at once when many fall due together.
+    pub firing_concurrency: usize,
+}
+
+/// Which processor moves money in each environment.
+pub struct Processors {
+    pub test: Arc<dyn PaymentProcessor>,
+    pub live: Arc<dyn PaymentProcessor>,
+}
+
+/// What every actor shares.
+pub struct Core {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: EngineConfig,
+    processors: Processors,
+    test_clock: Arc<TestClock>,
+    live_clock: SystemClock,
+    timers_changed: [Notify; 2],
+    transitions: AtomicU64,
+}
+
+impl Core {
+    pub(crate) fn clock(&self, env: Environment) -> &dyn Clock {
+        match env {
+            Environment::Test => self.test_clock.as_ref(),
+            Environment::Live => &self.live_clock,
+        }
+    }
+
+    pub(crate) fn processor(&self, env: Environment) -> &dyn PaymentProcessor {
+        match env {
+            Environment::Test => self.processors.test.as_ref(),
+            Environment::Live => self.processors.live.as_ref(),
+        }
+    }
+
+    /// Bookkeeping after a commit was applied: count it, wake the scheduler if it set timers.
+    pub(crate) fn committed(&self, commit: &Commit) {
+        self.transitions.fetch_add(1, Ordering::Relaxed);
+        for env in commit.timer_envs() {
+            self.timers_changed[*env as usize].notify_one();
+        }
+    }
+}
+
+/// Builds one transition's audit entries and outbox events.
+pub(crate) struct Tx {
+    pub commit: Commit,
+    entity: EntityRef,
+    version: u64,
+    now: Timestamp,
+}
+
+impl Tx {
+    pub fn new(env: Environment, kind: EntityKind, id: ObjectId, version: u64, now: Timestamp) -> Tx {
+        Tx { commit: Commit::new(), entity: EntityRef { env, kind, id }, version, now }
+    }
+
+    pub fn for_link(link: &LinkRecord, now: Timestamp) -> Tx {
+        Tx::new(link.env, EntityKind::PaymentLink, link.id, link.version, now)
+    }
+
+    pub fn for_subscription(sub: &SubscriptionRecord, now: Timestamp) -> Tx {
+        Tx::new(sub.env, EntityKind::Subscription, sub.id, sub.version, now)
+    }
+
+    /// One accepted machine event: the next version and its audit entry.
+    pub fn audit(&mut self, event: &str, from: Option<&str>, to: &str, detail: Option<String>) {
+        self.version += 1;
+        self.commit.audit(&AuditEntry {
+            entity: self.entity,
+            version: self.version,
+            at: self.now,
+            event: event.into(),
+            from: from.map(Into::into),
+            to: to.into(),
+            detail,
+        });
+    }
+
+    pub fn event<T: Serialize>(&mut self, kind: &str, data: &T) {
+        self.commit.event(&OutboxEvent {
+            id: ObjectId::new(self.now.millis()),
+            kind: kind.into(),
+            env: self.entity.env,
+            created_at: self.now,
+            entity: self.entity,
+            version: self.version,
+            data: serde_json::to_value(data).expect("records serialise"),
+        });
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineStats {
+    pub links_resident: usize,
+    pub subscriptions_resident: usize,
+    /// Entity actors that failed and were forgotten (respawned on their next command).
+    pub restarts: u64,
+    /// Commits applied by entity actors since start.
+    pub transitions: u64,
+}
+
+struct Inner {
+    core: Arc<Core>,
+    links: Arc<Registry<LinkMsg>>,
+    subscriptions: Arc<Registry<SubscriptionMsg>>,
+    link_supervisor: ActorRef<()>,
+    subscription_supervisor: ActorRef<()>,
+    restarts: Arc<AtomicU64>,
+    firing: [tokio::sync::Mutex<()>; 2],
+    /// Advances of the test clock persist their offsets in order.
+    advancing: tokio::sync::Mutex<()>,
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Clone)]
+pub struct Engine(Arc<Inner>);
+
+impl Engine {
+    /// Start the engine on an opened store. Timers already in the store are picked up by
+    /// the schedulers at once: nothing scheduled before a restart is lost.
+    pub async fn start(store: Store, config: EngineConfig, processors: Processors, test_clock: Arc<TestClock>) -> Result<Engine, EngineError> {
+        if let Some(bytes) = store.meta(TEST_CLOCK_OFFSET)? {
+            let offset = bytes.try_into().map(i64::from_be_bytes).map_err(|_| EngineError::Corrupt("test clock offset".into()))?;
+            test_clock.restore_offset(offset);
+        }
+        let core = Arc::new(Core {
+            store: Arc::new(store),
+            config,
+            processors,
+            test_clock,
+            live_clock: SystemClock,
+            timers_changed: [Notify::new(), Notify::new()],
+            transitions: AtomicU64::new(0),
+        });
+        let links = Arc::new(Registry::new());
+        let subscriptions = Arc::new(Registry::new());
+        let restarts = Arc::new(AtomicU64::new(0));
+        let link_supervisor = spawn_supervisor("payment_link", links.clone(), restarts.clone()).await?;
+        let subscription_supervisor = spawn_supervisor("subscription", subscriptions.clone(), restarts.clone()).await?;
+        let engine = Engine(Arc::new(Inner {
+            core,
+            links,
+            subscriptions,
+            link_supervisor,
+            subscription_supervisor,
+            restarts,
+            firing: [tokio::sync::Mutex::new(()), tokio::sync::Mutex::new(())],
+            advancing: tokio::sync::Mutex::new(()),
+            background: std::sync::Mutex::new(Vec::new()),
+        }));
+        let mut tasks = vec![scheduler::spawn_passivator(Arc::downgrade(&engine.0))];
+        for env in Environment::ALL {
+            tasks.push(scheduler::spawn_loop(Arc::downgrade(&engine.0), env));
+        }
+        *engine.0.background.lock().expect("not poisoned") = tasks;
+        Ok(engine)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.core.store
+    }
+
+    pub fn now(&self, env: Environment) -> Timestamp {
+        self.0.core.clock(env).now()
+    }
+
+    pub async fn create_link(&self, env: Environment, new: NewLink) -> Result<LinkRecord, EngineError> {
+        let core = &self.0.core;
+        let now = core.clock(env).now();
+        let expires_at = new.expires_at.or_else(|| core.config.link_lifetime.map(|d| now.plus_seconds(d.as_secs())));
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(EngineError::Invalid("expires_at must be in the future".into()));
+        }
+        let link = LinkRecord {
+            id: ObjectId::new(now.millis()),
+            env,
+            machine: PaymentLink::new(new.amount, expires_at, new.installment_plan.is_some()),
+            terms: NewLink { expires_at, ..new },
+            payment_id: None,
+            subscription_id: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let commit = link::create_commit(&link);
+        core.store.apply_durable(&commit).await?;
+        core.committed(&commit);
+        Ok(link)
+    }
+
+    pub async fn pay_link(&self, env: Environment, id: ObjectId, source: PaymentSource) -> Result<LinkRecord, EngineError> {
+        self.link_command(env, id, LinkCommand::Pay { source }).await
+    }
+
+    pub async fn cancel_link(&self, env: Environment, id: ObjectId) -> Result<LinkRecord, EngineError> {
+        self.link_command(env, id, LinkCommand::Cancel).await
+    }
+
+    /// `amount: None` refunds everything that remains.
+    pub async fn refund_link(&self, env: Environment, id: ObjectId, amount: Option<Cents>, reason: Option<String>) -> Result<LinkRecord, EngineError> {
+        self.link_command(env, id, LinkCommand::Refund { amount, reason }).await
+    }
+
+    pub async fn link(&self, env: Environment, id: ObjectId) -> Result<Option<LinkRecord>, EngineError> {
+        self.store().read_barrier().await;
+        Ok(self.store().link(env, id)?)
+    }
+
+    pub async fn create_subscription(&self, env: Environment, new: NewSubscription) -> Result<SubscriptionRecord, EngineError> {
+        let core = &self.0.core;
+        let now = core.clock(env).now();
+        let terms = SubscriptionTerms {
+            amount: new.amount,
+            interval: new.interval,
+            count: new.count,
+            anchor: new.first_billing_at.unwrap_or(now),
+            dunning: core.config.dunning.clone(),
+        };
+        let (machine, _first_timer) = Subscription::new(terms);
+        let record = SubscriptionRecord {
+            id: ObjectId::new(now.millis()),
+            env,
+            carrier_id: new.carrier_id,
+            employer_id: new.employer_id,
+            policy_id: new.policy_id,
+            customer: new.customer,
+            metadata: new.metadata,
+            machine,
+            source_link_id: None,
+            pending_timer: None,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        };
+        let (record, commit) = subscription::create_commit(record);
+        core.store.apply_durable(&commit).await?;
+        core.committed(&commit);
+        Ok(record)
+    }
+
+    pub async fn cancel_subscription(&self, env: Environment, id: ObjectId) -> Result<SubscriptionRecord, EngineError> {
+        self.subscription_command(env, id, SubscriptionCommand::Cancel).await
+    }
+
+    pub async fn subscription(&self, env: Environment, id: ObjectId) -> Result<Option<SubscriptionRecord>, EngineError> {
+        self.store().read_barrier().await;
+        Ok(self.store().subscription(env, id)?)
+    }
+
+    /// Sandbox only: move the test clock forward and return once every timer that fell due
+    /// has fired and its transition is durable.
+    pub async fn advance_clock(&self, secs: u64) -> Result<Timestamp, EngineError> {
+        let clock = &self.0.core.test_clock;
+        let now = {
+            let _in_order = self.0.advancing.lock().await;
+            let now = clock.advance(secs);
+            // Durable before anything fires: after a restart the sandbox is still in the future.
+            self.store().set_meta(TEST_CLOCK_OFFSET, &clock.offset_ms().to_be_bytes()).await?;
+            now
+        };
+        self.fire_due(Environment::Test).await?;
+        Ok(now)
+    }
+
+    /// Fire every timer of `env` due now, earliest first, entities in parallel. Returns how
+    /// many fired.
+    pub async fn fire_due(&self, env: Environment) -> Result<usize, EngineError> {
+        scheduler::fire_due(self, env).await
+    }
+
+    pub(crate) async fn fire(&self, timer: Timer) -> Result<(), EngineError> {
+        let (env, id) = (timer.entity.env, timer.entity.id);
+        let result = match timer.entity.kind {
+            EntityKind::PaymentLink => self.link_command(env, id, LinkCommand::Fire(timer)).await.map(drop),
+            EntityKind::Subscription => self.subscription_command(env, id, SubscriptionCommand::Fire(timer)).await.map(drop),
+            EntityKind::Payment => Err(EngineError::NotFound),
+        };
+        match result {
+            // The entity is gone: drop its timer so it does not fire forever.
+            Err(EngineError::NotFound) => Ok(self.store().drop_timer(&timer).await?),
+            other => other,
+        }
+    }
+
+    /// Stop every actor idle for at least `idle`; returns how many.
+    pub fn passivate_idle(&self, idle: Duration) -> usize {
+        self.0.links.passivate_idle(idle) + self.0.subscriptions.passivate_idle(idle)
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            links_resident: self.0.links.resident(),
+            subscriptions_resident: self.0.subscriptions.resident(),
+            restarts: self.0.restarts.load(Ordering::Relaxed),
+            transitions: self.0.core.transitions.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stop background work and actors, then make everything durable.
+    pub async fn shutdown(&self) -> Result<(), EngineError> {
+        for task in self.0.background.lock().expect("not poisoned").drain(..) {
+            task.abort();
+        }
+        self.0.links.stop_all().await;
+        self.0.subscriptions.stop_all().await;
+        for supervisor in [&self.0.link_supervisor, &self.0.subscription_supervisor] {
+            let _ = supervisor.stop_and_wait(None, None).await;
+        }
+        self.store().close()?;
+        Ok(())
+    }
+
+    async fn link_command(&self, env: Environment, id: ObjectId, command: LinkCommand) -> Result<LinkRecord, EngineError> {
+        let core = self.0.core.clone();
+        let supervisor = self.0.link_supervisor.get_cell();
+        let spawn = || async move {
+            let record = core.store.link(env, id)?.ok_or(EngineError::NotFound)?;
+            let (actor, _) = Actor::spawn_linked(None, LinkActor { core }, record, supervisor)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            Ok(actor)
+        };
+        let (answer, seq) = self.0.links.call((env, id), spawn, |reply| LinkMsg(command, reply)).await?;
+        self.store().wait_durable(seq).await;
+        answer
+    }
+
+    async fn subscription_command(&self, env: Environment, id: ObjectId, command: SubscriptionCommand) -> Result<SubscriptionRecord, EngineError> {
+        let core = self.0.core.clone();
+        let supervisor = self.0.subscription_supervisor.get_cell();
+        let spawn = || async move {
+            let record = core.store.subscription(env, id)?.ok_or(EngineError::NotFound)?;
+            let (actor, _) = Actor::spawn_linked(None, SubscriptionActor { core }, record, supervisor)
+                .await
+                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            Ok(actor)
+        };
+        let (answer, seq) = self.0.subscriptions.call((env, id), spawn, |reply| SubscriptionMsg(command, reply)).await?;
+        self.store().wait_durable(seq).await;
+        answer
+    }
+}
+
+async fn spawn_supervisor<M: ractor::Message>(kind: &'static str, registry: Arc<Registry<M>>, restarts: Arc<AtomicU64>) -> Result<ActorRef<()>, EngineError> {
+    let forget = Arc::new(move |actor| registry.forget(actor));
+    let (supervisor, _) = Actor::spawn(None, Supervisor { kind, forget, restarts }, ())
+        .await
+        .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+    Ok(supervisor)
+}

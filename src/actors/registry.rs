@@ -1,0 +1,145 @@
+//! The registry of resident entity actors: id → live actor, for one kind.
+//!
+//! Actors are virtual: a command to an entity that has no actor spawns one from its sled
+//! snapshot; an actor idle for long enough is passivated. The race between the two is closed
+//! by an in-flight count on each slot, changed only under the map's shard lock: a slot is
+//! removed only while nobody is using it, so no command is ever queued to an actor that is
+//! being stopped, and a stopped actor's id is never handed out again.
+
+use super::EngineError;
+use crate::domain::{Environment, ObjectId};
+use dashmap::DashMap;
+use ractor::rpc::CallResult;
+use ractor::{ActorId, ActorRef, Message, RpcReplyPort};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub type Key = (Environment, ObjectId);
+
+struct Slot<M: Message> {
+    actor: tokio::sync::OnceCell<ActorRef<M>>,
+    inflight: AtomicUsize,
+    /// Milliseconds since the registry's epoch.
+    last_used: AtomicU64,
+}
+
+pub struct Registry<M: Message> {
+    slots: DashMap<Key, Arc<Slot<M>>>,
+    /// Which key an actor serves, for the supervisor.
+    keys: DashMap<ActorId, Key>,
+    epoch: Instant,
+}
+
+/// Counts a caller as in flight on a slot until dropped.
+struct InFlight<'a, M: Message> {
+    slot: &'a Slot<M>,
+    now: u64,
+}
+
+impl<M: Message> Drop for InFlight<'_, M> {
+    fn drop(&mut self) {
+        self.slot.last_used.store(self.now, Ordering::Relaxed);
+        self.slot.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<M: Message> Registry<M> {
+    pub fn new() -> Registry<M> {
+        Registry { slots: DashMap::new(), keys: DashMap::new(), epoch: Instant::now() }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Send a command to the entity's actor, spawning it if it is not resident.
+    /// `spawn` loads the entity and starts its actor; it runs at most once per residency.
+    pub async fn call<R, S, Fut>(
+        &self,
+        key: Key,
+        spawn: S,
+        message: impl FnOnce(RpcReplyPort<R>) -> M,
+    ) -> Result<R, EngineError>
+    where
+        R: Send + 'static,
+        S: FnOnce() -> Fut,
+        Fut: Future<Output = Result<ActorRef<M>, EngineError>>,
+    {
+        let slot = {
+            let entry = self.slots.entry(key).or_insert_with(|| {
+                Arc::new(Slot { actor: tokio::sync::OnceCell::new(), inflight: AtomicUsize::new(0), last_used: AtomicU64::new(0) })
+            });
+            entry.inflight.fetch_add(1, Ordering::AcqRel);
+            entry.clone()
+        };
+        let _in_flight = InFlight { slot: &slot, now: self.elapsed_ms() };
+        let spawn_and_register = || async {
+            let actor = spawn().await?;
+            self.keys.insert(actor.get_id(), key);
+            Ok(actor)
+        };
+        let actor = match slot.actor.get_or_try_init(spawn_and_register).await {
+            Ok(actor) => actor.clone(),
+            Err(e) => {
+                // Nothing to keep for an unknown id; leave the slot to others still using it.
+                self.slots.remove_if(&key, |_, s| s.actor.get().is_none() && s.inflight.load(Ordering::Acquire) == 1);
+                return Err(e);
+            }
+        };
+        match actor.call(message, None).await {
+            Ok(CallResult::Success(reply)) => Ok(reply),
+            // The actor died (a panic) before answering. Its supervisor forgets it; the next
+            // command respawns it from sled. The command may or may not have been applied
+            // before the panic (never after its commit: the commit is the last step), so the
+            // caller is told to retry rather than told it failed.
+            _ => {
+                self.forget(actor.get_id());
+                Err(EngineError::Unavailable("the entity's actor restarted; retry the request".into()))
+            }
+        }
+    }
+
+    /// Forget a dead actor so the next command respawns its entity.
+    pub fn forget(&self, actor: ActorId) {
+        if let Some((_, key)) = self.keys.remove(&actor) {
+            self.slots.remove_if(&key, |_, s| s.actor.get().map(|a| a.get_id()) == Some(actor));
+        }
+    }
+
+    /// Stop every actor unused for at least `idle`. Returns how many were passivated.
+    pub fn passivate_idle(&self, idle: Duration) -> usize {
+        let now = self.elapsed_ms();
+        let idle_ms = idle.as_millis() as u64;
+        let is_idle = |s: &Slot<M>| {
+            s.inflight.load(Ordering::Acquire) == 0 && now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= idle_ms
+        };
+        let candidates: Vec<Key> = self.slots.iter().filter(|e| is_idle(e.value())).map(|e| *e.key()).collect();
+        let mut stopped = 0;
+        for key in candidates {
+            if let Some((_, slot)) = self.slots.remove_if(&key, |_, s| is_idle(s)) {
+                if let Some(actor) = slot.actor.get() {
+                    self.keys.remove(&actor.get_id());
+                    actor.stop(Some("passivated".into()));
+                    stopped += 1;
+                }
+            }
+        }
+        stopped
+    }
+
+    pub fn resident(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Stop every resident actor and wait until they are gone.
+    pub async fn stop_all(&self) {
+        let actors: Vec<ActorRef<M>> = self.slots.iter().filter_map(|e| e.actor.get().cloned()).collect();
+        self.slots.clear();
+        self.keys.clear();
+        for actor in actors {
+            let _ = actor.stop_and_wait(Some("engine shutdown".into()), None).await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The configuration, loaded once: `config.toml` (every default is written there), then any
+//! `PREMIA_<SECTION>_<KEY>` environment variable overrides the key of that name, e.g.
+//! `PREMIA_ENGINE_PASSIVATE_AFTER_SECS=60`. `PREMIA_DATA_DIR` and `PREMIA_LISTEN` are
+//! short forms of `PREMIA_SERVER_DATA_DIR` and `PREMIA_SERVER_LISTEN`.
+
+use crate::actors::EngineConfig;
+use serde::Deserialize;
+use state_machines::{Dunning, OnExhausted};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub engine: EngineSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    pub passivate_after_secs: u64,
+    /// 0: links never expire.
+    pub link_lifetime_secs: u64,
+    pub dunning_retry_after_secs: Vec<u64>,
+    pub on_retries_exhausted: OnExhausted,
+    pub firing_concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The defaults, compiled in, so the binary runs with no file at all.
+pub const DEFAULT_TOML: &str = include_str!("../config.toml");
+
+impl Config {
+    /// `path`'s contents (or the built-in defaults when `None`), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|error| ConfigError::Read { path: p.display().to_string(), error })?,
+            None => DEFAULT_TOML.to_string(),
+        };
+        Config::from_sources(&text, std::env::vars())
+    }
+
+    pub fn from_sources(toml_text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let mut doc: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("PREMIA_") else { continue };
+            let rest = rest.to_ascii_lowercase();
+            let (section, key) = match rest.as_str() {
+                "data_dir" | "listen" => ("server", rest.as_str()),
+                _ => match rest.split_once('_') {
+                    Some(pair) => pair,
+                    None => continue,
+                },
+            };
+            let Some(table) = doc.get_mut(section).and_then(|s| s.as_table_mut()) else { continue };
+            if !table.contains_key(key) {
+                return Err(ConfigError::Invalid(format!("{name} names no configuration key ({section}.{key})")));
+            }
+            table.insert(key.to_string(), parse_value(&value));
+        }
+        doc.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+    }
+
+    pub fn engine(&self) -> EngineConfig {
+        let e = &self.engine;
+        EngineConfig {
+            passivate_after: Duration::from_secs(e.passivate_after_secs),
+            link_lifetime: (e.link_lifetime_secs > 0).then(|| Duration::from_secs(e.link_lifetime_secs)),
+            dunning: Dunning { retry_after_secs: e.dunning_retry_after_secs.clone(), on_exhausted: e.on_retries_exhausted },
+            firing_concurrency: e.firing_concurrency.max(1),
+        }
+    }
+}
+
+/// A variable's text as a TOML value: numbers, booleans and arrays as such, else a string.
+fn parse_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_default() {
+        let c = Config::from_sources(DEFAULT_TOML, vars(&[])).unwrap();
+        assert_eq!(c.engine.on_retries_exhausted, OnExhausted::Cancel);
+        assert!(!c.engine.dunning_retry_after_secs.is_empty());
+    }
+
+    #[test]
+    fn environment_variables_override_keys() {
+        let c = Config::from_sources(
+            DEFAULT_TOML,
+            vars(&[
+                ("PREMIA_DATA_DIR", "/tmp/x"),
+                ("PREMIA_LISTEN", "0.0.0.0:9"),
+                ("PREMIA_ENGINE_PASSIVATE_AFTER_SECS", "7"),
+                ("PREMIA_ENGINE_DUNNING_RETRY_AFTER_SECS", "[1, 2]"),
+                ("PREMIA_ENGINE_ON_RETRIES_EXHAUSTED", "keep_past_due"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.server.listen, "0.0.0.0:9");
+        assert_eq!(c.engine.passivate_after_secs, 7);
+        assert_eq!(c.engine.dunning_retry_after_secs, vec![1, 2]);
+        assert_eq!(c.engine.on_retries_exhausted, OnExhausted::KeepPastDue);
+    }
+
+    #[test]
+    fn a_misspelt_variable_or_bad_value_is_an_error() {
+        assert!(Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_ENGINE_PASIVATE", "1")])).is_err());
+        assert!(Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_ENGINE_PASSIVATE_AFTER_SECS", "soon")])).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! `Commit`: everything one transition writes (snapshot, audit entry, outbox events, timers,
+//! index updates), applied in one sled transaction. It is built before the transaction runs,
+//! because sled may run the transaction closure more than once: the closure only writes.
+
+use super::keys::{self, IndexField};
+use crate::domain::{
+    AuditEntry, EntityKind, Environment, LinkRecord, ObjectId, OutboxEvent, PaymentRecord,
+    SubscriptionRecord, Timer,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TreeId {
+    Links,
+    Subscriptions,
+    Payments,
+    Audit,
+    Outbox,
+    Timers,
+    Indexes,
+}
+
+#[derive(Debug)]
+pub(crate) enum Op {
+    Put(TreeId, Vec<u8>, Vec<u8>),
+    /// Put, but abort the whole commit if the key exists: a record is created once.
+    Create(TreeId, Vec<u8>, Vec<u8>),
+    Delete(TreeId, Vec<u8>),
+}
+
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub(crate) ops: Vec<Op>,
+    /// Environments whose timers this commit sets (their scheduler is woken).
+    timer_envs: Vec<Environment>,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise: no maps with non-string keys")
+}
+
+impl Commit {
+    pub fn new() -> Commit {
+        Commit::default()
+    }
+
+    /// Add another commit's writes to this one: they land together or not at all.
+    pub fn extend(&mut self, other: Commit) {
+        self.ops.extend(other.ops);
+        self.timer_envs.extend(other.timer_envs);
+    }
+
+    pub fn timer_envs(&self) -> &[Environment] {
+        &self.timer_envs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn create_link(&mut self, link: &LinkRecord) {
+        self.ops.push(Op::Create(TreeId::Links, keys::record(link.env, link.id), json(link)));
+        let t = &link.terms;
+        self.index_new(link.env, EntityKind::PaymentLink, link.id, t.carrier_id, t.employer_id);
+        self.index_status(link.env, EntityKind::PaymentLink, link.id, None, link.machine.state_name());
+    }
+
+    pub fn put_link(&mut self, link: &LinkRecord, old_status: &str) {
+        self.ops.push(Op::Put(TreeId::Links, keys::record(link.env, link.id), json(link)));
+        self.index_status(link.env, EntityKind::PaymentLink, link.id, Some(old_status), link.machine.state_name());
+    }
+
+    pub fn create_subscription(&mut self, sub: &SubscriptionRecord) {
+        self.ops.push(Op::Create(TreeId::Subscriptions, keys::record(sub.env, sub.id), json(sub)));
+        self.index_new(sub.env, EntityKind::Subscription, sub.id, sub.carrier_id, sub.employer_id);
+        self.index_status(sub.env, EntityKind::Subscription, sub.id, None, sub.machine.state_name());
+    }
+
+    pub fn put_subscription(&mut self, sub: &SubscriptionRecord, old_status: &str) {
+        self.ops.push(Op::Put(TreeId::Subscriptions, keys::record(sub.env, sub.id), json(sub)));
+        self.index_status(sub.env, EntityKind::Subscription, sub.id, Some(old_status), sub.machine.state_name());
+    }
+
+    pub fn put_payment(&mut self, payment: &PaymentRecord) {
+        self.ops.push(Op::Put(TreeId::Payments, keys::record(payment.env, payment.id), json(payment)));
+    }
+
+    pub fn audit(&mut self, entry: &AuditEntry) {
+        let key = keys::audit(entry.entity.env, entry.entity.id, entry.version);
+        self.ops.push(Op::Put(TreeId::Audit, key, json(entry)));
+    }
+
+    pub fn event(&mut self, event: &OutboxEvent) {
+        self.ops.push(Op::Put(TreeId::Outbox, keys::outbox(event.env, event.id), json(event)));
+    }
+
+    pub fn set_timer(&mut self, timer: &Timer) {
+        self.timer_envs.push(timer.entity.env);
+        self.ops.push(Op::Put(TreeId::Timers, timer_key(timer), json(timer)));
+    }
+
+    pub fn clear_timer(&mut self, timer: &Timer) {
+        self.ops.push(Op::Delete(TreeId::Timers, timer_key(timer)));
+    }
+
+    fn index_new(&mut self, env: Environment, kind: EntityKind, id: ObjectId, carrier: ObjectId, employer: ObjectId) {
+        for (field, value) in [
+            (IndexField::All, &[][..]),
+            (IndexField::Carrier, &carrier.bytes()[..]),
+            (IndexField::Employer, &employer.bytes()[..]),
+        ] {
+            self.ops.push(Op::Put(TreeId::Indexes, keys::index(env, kind, field, value, id), Vec::new()));
+        }
+    }
+
+    fn index_status(&mut self, env: Environment, kind: EntityKind, id: ObjectId, old: Option<&str>, new: &str) {
+        if old == Some(new) {
+            return;
+        }
+        if let Some(old) = old {
+            let key = keys::index(env, kind, IndexField::Status, old.as_bytes(), id);
+            self.ops.push(Op::Delete(TreeId::Indexes, key));
+        }
+        let key = keys::index(env, kind, IndexField::Status, new.as_bytes(), id);
+        self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+    }
+}
+
+pub(crate) fn timer_key(t: &Timer) -> Vec<u8> {
+    keys::timer(t.entity.env, t.due, t.entity.kind, t.entity.id, t.cycle, t.attempt)
+}

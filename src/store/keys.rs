@@ -1,0 +1,109 @@
+//! Key layout. Every key starts with the environment's tag byte; big-endian numbers keep
+//! sled's byte order equal to time order.
+//!
+//! | tree | key |
+//! |---|---|
+//! | links, subscriptions, payments | env · id |
+//! | audit | env · entity id · version (u64) |
+//! | outbox | env · event id |
+//! | timers | env · due (u64 ms) · entity kind · entity id · cycle (u32) · attempt (u32) |
+//! | indexes | env · kind · field · value · id |
+
+use crate::domain::{EntityKind, Environment, ObjectId};
+use state_machines::Timestamp;
+
+pub fn record(env: Environment, id: ObjectId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13);
+    k.push(env.tag());
+    k.extend_from_slice(id.bytes());
+    k
+}
+
+pub fn audit(env: Environment, id: ObjectId, version: u64) -> Vec<u8> {
+    let mut k = record(env, id);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub fn audit_prefix(env: Environment, id: ObjectId) -> Vec<u8> {
+    record(env, id)
+}
+
+pub fn outbox(env: Environment, event_id: ObjectId) -> Vec<u8> {
+    record(env, event_id)
+}
+
+/// Timers sort by due time, so "what is due" is a prefix range scan.
+pub fn timer(env: Environment, due: Timestamp, kind: EntityKind, id: ObjectId, cycle: u32, attempt: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(31);
+    k.push(env.tag());
+    k.extend_from_slice(&due_bytes(due));
+    k.push(kind.tag());
+    k.extend_from_slice(id.bytes());
+    k.extend_from_slice(&cycle.to_be_bytes());
+    k.extend_from_slice(&attempt.to_be_bytes());
+    k
+}
+
+/// The first key after every timer of `env` due at or before `due`.
+pub fn timers_due_end(env: Environment, due: Timestamp) -> Vec<u8> {
+    let mut k = vec![env.tag()];
+    let next = (due.millis().max(-1) + 1) as u64;
+    k.extend_from_slice(&next.to_be_bytes());
+    k
+}
+
+pub fn timer_due(key: &[u8]) -> Timestamp {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[1..9]);
+    Timestamp::from_millis(u64::from_be_bytes(b) as i64)
+}
+
+fn due_bytes(due: Timestamp) -> [u8; 8] {
+    // Times before 1970 never occur; clamp so the cast cannot wrap.
+    (due.millis().max(0) as u64).to_be_bytes()
+}
+
+/// Secondary index fields (lists never scan every record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexField {
+    Carrier,
+    Employer,
+    Status,
+    /// Every record of the kind, newest first: for unfiltered lists.
+    All,
+}
+
+impl IndexField {
+    fn tag(self) -> u8 {
+        match self {
+            IndexField::Carrier => b'c',
+            IndexField::Employer => b'e',
+            IndexField::Status => b's',
+            IndexField::All => b'*',
+        }
+    }
+}
+
+pub fn index_prefix(env: Environment, kind: EntityKind, field: IndexField, value: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + value.len() + 1 + 12);
+    k.push(env.tag());
+    k.push(kind.tag());
+    k.push(field.tag());
+    k.extend_from_slice(value);
+    // Terminates variable-length values (status names) so "active" never prefixes another.
+    k.push(0);
+    k
+}
+
+pub fn index(env: Environment, kind: EntityKind, field: IndexField, value: &[u8], id: ObjectId) -> Vec<u8> {
+    let mut k = index_prefix(env, kind, field, value);
+    k.extend_from_slice(id.bytes());
+    k
+}
+
+pub fn index_id(key: &[u8]) -> ObjectId {
+    let mut b = [0u8; 12];
+    b.copy_from_slice(&key[key.len() - 12..]);
+    ObjectId::from_bytes(b)
+}

@@ -1,0 +1,281 @@
+//! The store: sled behind an API that names no sled types. One tree per record kind plus
+//! audit, outbox, timers and indexes; every key starts with the environment.
+//!
+//! Writes go through [`Store::apply`] (one transaction) and become durable through the
+//! group [`committer`]; callers acknowledge nothing before [`Store::wait_durable`] returns.
+
+mod commit;
+mod committer;
+pub mod keys;
+
+pub use commit::Commit;
+use commit::{Op, TreeId};
+use committer::Committer;
+
+use crate::domain::{
+    AuditEntry, EntityKind, Environment, LinkRecord, ObjectId, OutboxEvent, PaymentRecord,
+    SubscriptionRecord, Timer,
+};
+use keys::IndexField;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use state_machines::Timestamp;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Io(String),
+    #[error("stored record {key} is unreadable: {error}")]
+    Corrupt { key: String, error: String },
+    #[error("a record with this id already exists")]
+    AlreadyExists,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+pub struct Store {
+    db: sled::Db,
+    links: sled::Tree,
+    subscriptions: sled::Tree,
+    payments: sled::Tree,
+    audit: sled::Tree,
+    outbox: sled::Tree,
+    timers: sled::Tree,
+    indexes: sled::Tree,
+    scratch: sled::Tree,
+    meta: sled::Tree,
+    committer: Arc<Committer>,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
+        // sled's log; fdatasync'd after every flush (see committer.rs).
+        let log_path = dir.join("db");
+        let log = std::fs::File::open(&log_path)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", log_path.display())))?;
+        let committer = Committer::start(db.clone(), log);
+        Ok(Store {
+            links: db.open_tree("links")?,
+            subscriptions: db.open_tree("subscriptions")?,
+            payments: db.open_tree("payments")?,
+            audit: db.open_tree("audit")?,
+            outbox: db.open_tree("outbox")?,
+            timers: db.open_tree("timers")?,
+            indexes: db.open_tree("indexes")?,
+            scratch: db.open_tree("scratch")?,
+            meta: db.open_tree("meta")?,
+            db,
+            committer,
+        })
+    }
+
+    /// Apply `commit` atomically. Visible at once, durable only after `wait_durable(seq)`.
+    pub fn apply(&self, commit: &Commit) -> Result<u64, StoreError> {
+        let trees = (
+            &self.links,
+            &self.subscriptions,
+            &self.payments,
+            &self.audit,
+            &self.outbox,
+            &self.timers,
+            &self.indexes,
+        );
+        let result = trees.transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
+            let tree = |id: TreeId| match id {
+                TreeId::Links => links,
+                TreeId::Subscriptions => subs,
+                TreeId::Payments => payments,
+                TreeId::Audit => audit,
+                TreeId::Outbox => outbox,
+                TreeId::Timers => timers,
+                TreeId::Indexes => indexes,
+            };
+            for op in &commit.ops {
+                match op {
+                    Op::Put(t, k, v) => {
+                        tree(*t).insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Op::Create(t, k, v) => {
+                        if tree(*t).get(k.as_slice())?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(()));
+                        }
+                        tree(*t).insert(k.as_slice(), v.as_slice())?;
+                    }
+                    Op::Delete(t, k) => {
+                        tree(*t).remove(k.as_slice())?;
+                    }
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => Ok(self.committer.applied()),
+            Err(TransactionError::Abort(())) => Err(StoreError::AlreadyExists),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// Returns once every write up to `seq` is on disk.
+    pub async fn wait_durable(&self, seq: u64) {
+        self.committer.wait_durable(seq).await
+    }
+
+    /// Apply and wait until durable.
+    pub async fn apply_durable(&self, commit: &Commit) -> Result<(), StoreError> {
+        let seq = self.apply(commit)?;
+        self.wait_durable(seq).await;
+        Ok(())
+    }
+
+    /// Wait until everything visible now is durable, so a read never shows a state a crash
+    /// could still take back.
+    pub async fn read_barrier(&self) {
+        let seq = self.committer.last_applied();
+        if self.committer.durable_seq() < seq {
+            self.wait_durable(seq).await;
+        }
+    }
+
+    /// The seq of the latest write made visible.
+    pub fn last_applied(&self) -> u64 {
+        self.committer.last_applied()
+    }
+
+    /// One plain insert into a scratch tree through the same group commit: the baseline the
+    /// benchmark compares the engine against.
+    pub fn put_raw(&self, key: &[u8], value: &[u8]) -> Result<u64, StoreError> {
+        self.scratch.insert(key, value)?;
+        Ok(self.committer.applied())
+    }
+
+    /// Engine-wide settings that must survive restarts (the sandbox clock's offset).
+    pub async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key, value)?;
+        let seq = self.committer.applied();
+        self.wait_durable(seq).await;
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn link(&self, env: Environment, id: ObjectId) -> Result<Option<LinkRecord>, StoreError> {
+        get(&self.links, &keys::record(env, id))
+    }
+
+    pub fn subscription(&self, env: Environment, id: ObjectId) -> Result<Option<SubscriptionRecord>, StoreError> {
+        get(&self.subscriptions, &keys::record(env, id))
+    }
+
+    pub fn payment(&self, env: Environment, id: ObjectId) -> Result<Option<PaymentRecord>, StoreError> {
+        get(&self.payments, &keys::record(env, id))
+    }
+
+    /// Every transition of one entity, oldest first.
+    pub fn audit_trail(&self, env: Environment, id: ObjectId) -> Result<Vec<AuditEntry>, StoreError> {
+        scan(&self.audit, &keys::audit_prefix(env, id))
+    }
+
+    pub fn outbox_events(&self, env: Environment) -> Result<Vec<OutboxEvent>, StoreError> {
+        scan(&self.outbox, &[env.tag()])
+    }
+
+    pub fn links(&self, env: Environment) -> Result<Vec<LinkRecord>, StoreError> {
+        scan(&self.links, &[env.tag()])
+    }
+
+    pub fn subscriptions(&self, env: Environment) -> Result<Vec<SubscriptionRecord>, StoreError> {
+        scan(&self.subscriptions, &[env.tag()])
+    }
+
+    pub fn payments(&self, env: Environment) -> Result<Vec<PaymentRecord>, StoreError> {
+        scan(&self.payments, &[env.tag()])
+    }
+
+    /// Timers of `env` due at or before `now`, earliest first, at most `limit`.
+    pub fn due_timers(&self, env: Environment, now: Timestamp, limit: usize) -> Result<Vec<Timer>, StoreError> {
+        let start = vec![env.tag()];
+        let end = keys::timers_due_end(env, now);
+        self.timers
+            .range(start..end)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// Every pending timer of `env`, earliest first.
+    pub fn timers(&self, env: Environment) -> Result<Vec<Timer>, StoreError> {
+        scan(&self.timers, &[env.tag()])
+    }
+
+    /// When the earliest pending timer of `env` is due.
+    pub fn next_due(&self, env: Environment) -> Result<Option<Timestamp>, StoreError> {
+        match self.timers.scan_prefix([env.tag()]).next() {
+            Some(kv) => Ok(Some(keys::timer_due(&kv?.0))),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a timer whose entity no longer exists, so it does not fire forever.
+    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+        let mut commit = Commit::new();
+        commit.clear_timer(timer);
+        self.apply_durable(&commit).await
+    }
+
+    /// Ids in an index, newest first.
+    pub fn index_ids(&self, env: Environment, kind: EntityKind, field: IndexField, value: &[u8]) -> Result<Vec<ObjectId>, StoreError> {
+        let prefix = keys::index_prefix(env, kind, field, value);
+        self.indexes
+            .scan_prefix(prefix)
+            .rev()
+            .map(|kv| Ok(keys::index_id(&kv?.0)))
+            .collect()
+    }
+
+    /// Make everything durable and stop the committer. Called once, at shutdown.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.committer.shutdown();
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.committer.shutdown();
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: hex::encode(key), error: e.to_string() })
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    match tree.get(key)? {
+        Some(bytes) => decode(key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn scan<T: DeserializeOwned>(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(prefix)
+        .map(|kv| {
+            let (k, v) = kv?;
+            decode(&k, &v)
+        })
+        .collect()
+}
