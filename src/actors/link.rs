@@ -4,7 +4,7 @@
 
 use super::{Core, EngineError, Reply, Tx};
 use crate::domain::{
-    EntityKind, EntityRef, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord, Timer, TimerKind,
+    EntityKind, EntityRef, EventObject, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord, Timer, TimerKind,
 };
 use crate::processor::{ChargeOutcome, ChargeRequest, PaymentSource, RefundRequest};
 use crate::store::Commit;
@@ -28,6 +28,8 @@ pub struct LinkActor {
 
 pub struct LinkState {
     record: LinkRecord,
+    /// The link's captured payment: this actor is its only writer, so it is kept here.
+    payment: Option<PaymentRecord>,
     /// Seq of the last write this actor made visible: answers wait until it is durable.
     last_seq: u64,
 }
@@ -55,7 +57,7 @@ pub fn create_commit(link: &LinkRecord) -> Commit {
         tx.commit.set_timer(&timer);
     }
     tx.audit("Create", None, link.machine.state_name(), None);
-    tx.event("payment_link.created", link);
+    tx.event("payment_link.created", EventObject::PaymentLink(Box::new(link.clone())));
     tx.commit
 }
 
@@ -65,23 +67,24 @@ impl Actor for LinkActor {
     type Arguments = LinkRecord;
 
     async fn pre_start(&self, _: ActorRef<LinkMsg>, record: LinkRecord) -> Result<LinkState, ActorProcessingErr> {
-        // The snapshot may hold a write not yet durable; answers based on it must wait.
-        Ok(LinkState { record, last_seq: self.core.store.last_applied() })
+        let payment = match record.payment_id {
+            Some(id) => Some(self.core.store.payment(record.env, id)?.ok_or_else(|| format!("payment {id} of link {} is missing", record.id))?),
+            None => None,
+        };
+        Ok(LinkState { record, payment, last_seq: self.core.store.last_seq() })
     }
 
     async fn handle(&self, _: ActorRef<LinkMsg>, LinkMsg(command, reply): LinkMsg, state: &mut LinkState) -> Result<(), ActorProcessingErr> {
-        let decided = self.decide(command, &state.record).await;
-        let answer = match decided {
-            Ok(Some((next, commit))) => match self.core.store.apply(&commit) {
-                Ok(seq) => {
-                    self.core.committed(&commit);
-                    state.record = next;
-                    state.last_seq = seq;
-                    Ok(state.record.clone())
+        let answer = match self.decide(command, state).await {
+            Ok(Decided { record, payment, commit }) => {
+                self.core.committed(&commit);
+                state.last_seq = self.core.store.apply(commit);
+                state.record = record;
+                if payment.is_some() {
+                    state.payment = payment;
                 }
-                Err(e) => Err(e.into()),
-            },
-            Ok(None) => Ok(state.record.clone()),
+                Ok(state.record.clone())
+            }
             Err(e) => Err(e),
         };
         let _ = reply.send((answer, state.last_seq));
@@ -89,12 +92,25 @@ impl Actor for LinkActor {
     }
 }
 
+/// What a command decided: the next record, the captured payment if it changed, the commit.
+struct Decided {
+    record: LinkRecord,
+    payment: Option<PaymentRecord>,
+    commit: Commit,
+}
+
+impl From<(LinkRecord, Commit)> for Decided {
+    fn from((record, commit): (LinkRecord, Commit)) -> Decided {
+        Decided { record, payment: None, commit }
+    }
+}
+
 impl LinkActor {
-    /// The next record and what to commit, `None` when nothing changes.
-    async fn decide(&self, command: LinkCommand, link: &LinkRecord) -> Result<Option<(LinkRecord, Commit)>, EngineError> {
+    async fn decide(&self, command: LinkCommand, state: &LinkState) -> Result<Decided, EngineError> {
+        let link = &state.record;
         let now = self.core.clock(link.env).now();
         match command {
-            LinkCommand::Pay { source } => self.pay(link, source, now).await.map(Some),
+            LinkCommand::Pay { source } => self.pay(link, source, now).await,
             LinkCommand::Cancel => {
                 let mut next = link.clone();
                 let mut tx = Tx::for_link(&next, now);
@@ -104,14 +120,14 @@ impl LinkActor {
                     tx.commit.clear_timer(&timer);
                 }
                 tx.audit("Cancel", Some(from), next.machine.state_name(), None);
-                Ok(Some(finish(next, tx, from, "payment_link.cancelled")))
+                Ok(finish(next, tx, from, "payment_link.cancelled").into())
             }
-            LinkCommand::Refund { amount, reason } => self.refund(link, amount, reason, now).await.map(Some),
-            LinkCommand::Fire(timer) => Ok(Some(expire(link, &timer, now))),
+            LinkCommand::Refund { amount, reason } => self.refund(link, state.payment.as_ref(), amount, reason, now).await,
+            LinkCommand::Fire(timer) => Ok(expire(link, &timer, now).into()),
         }
     }
 
-    async fn pay(&self, link: &LinkRecord, source: PaymentSource, now: Timestamp) -> Result<(LinkRecord, Commit), EngineError> {
+    async fn pay(&self, link: &LinkRecord, source: PaymentSource, now: Timestamp) -> Result<Decided, EngineError> {
         let amount = link.terms.amount;
         // Never charge for a link that could not accept the payment.
         link.machine.clone().handle(&LinkEvent::PaymentSucceeded { amount, now })?;
@@ -168,7 +184,9 @@ impl LinkActor {
         }
         tx.commit.put_payment(&payment);
         tx.audit(event.name(), Some(from), next.machine.state_name(), Some(payment.id.to_hex()));
-        Ok(finish(next, tx, from, kind))
+        let captured = (next.payment_id == Some(payment.id)).then_some(payment);
+        let (record, commit) = finish(next, tx, from, kind);
+        Ok(Decided { record, payment: captured, commit })
     }
 
     fn plan_subscription(&self, link: &LinkRecord, now: Timestamp) -> SubscriptionRecord {
@@ -199,19 +217,21 @@ impl LinkActor {
         }
     }
 
-    async fn refund(&self, link: &LinkRecord, amount: Option<Cents>, reason: Option<String>, now: Timestamp) -> Result<(LinkRecord, Commit), EngineError> {
+    async fn refund(
+        &self,
+        link: &LinkRecord,
+        payment: Option<&PaymentRecord>,
+        amount: Option<Cents>,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Result<Decided, EngineError> {
         let amount = amount.unwrap_or_else(|| link.machine.refundable());
         let event = LinkEvent::Refund { amount, now };
         let mut next = link.clone();
         let from = next.machine.state_name();
         next.machine.handle(&event)?;
         // The link accepted: its captured payment must accept too, before money moves.
-        let payment_id = link.payment_id.ok_or_else(|| EngineError::Corrupt(format!("paid link {} has no payment", link.id)))?;
-        let mut payment = self
-            .core
-            .store
-            .payment(link.env, payment_id)?
-            .ok_or_else(|| EngineError::Corrupt(format!("payment {payment_id} of link {} is missing", link.id)))?;
+        let mut payment = payment.cloned().ok_or_else(|| EngineError::Corrupt(format!("paid link {} has no payment", link.id)))?;
         payment.machine.handle(&PaymentEvent::Refund { amount })?;
         payment.updated_at = now;
         let payer = EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id };
@@ -230,7 +250,8 @@ impl LinkActor {
         tx.commit.put_payment(&payment);
         let detail = format!("{amount} cents{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
         tx.audit("Refund", Some(from), next.machine.state_name(), Some(detail));
-        Ok(finish(next, tx, from, "payment.refunded"))
+        let (record, commit) = finish(next, tx, from, "payment.refunded");
+        Ok(Decided { record, payment: Some(payment), commit })
     }
 }
 
@@ -252,7 +273,7 @@ fn finish(mut next: LinkRecord, mut tx: Tx, from: &str, event: &str) -> (LinkRec
     next.version = tx.version();
     next.updated_at = tx.now();
     tx.commit.put_link(&next, from);
-    tx.event(event, &next);
+    tx.event(event, EventObject::PaymentLink(Box::new(next.clone())));
     (next, tx.commit)
 }
 

@@ -17,7 +17,7 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use link::plan_subscription_id;
 
 use crate::domain::{
-    AuditEntry, EntityKind, EntityRef, Environment, LinkRecord, NewLink, NewSubscription,
+    AuditEntry, EntityKind, EntityRef, EventObject, Environment, LinkRecord, NewLink, NewSubscription,
     ObjectId, OutboxEvent, SubscriptionRecord, Timer,
 };
 use crate::processor::{PaymentProcessor, PaymentSource};
@@ -25,7 +25,6 @@ use crate::store::{Commit, Store, StoreError};
 use link::{LinkActor, LinkCommand, LinkMsg};
 use ractor::{Actor, ActorRef};
 use registry::Registry;
-use serde::Serialize;
 use state_machines::{Cents, Dunning, PaymentLink, Rejected, Subscription, SubscriptionTerms, Timestamp};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -144,7 +143,7 @@ impl Tx {
         });
     }
 
-    pub fn event<T: Serialize>(&mut self, kind: &str, data: &T) {
+    pub fn event(&mut self, kind: &str, data: EventObject) {
         self.commit.event(&OutboxEvent {
             id: ObjectId::new(self.now.millis()),
             kind: kind.into(),
@@ -152,7 +151,7 @@ impl Tx {
             created_at: self.now,
             entity: self.entity,
             version: self.version,
-            data: serde_json::to_value(data).expect("records serialise"),
+            data,
         });
     }
 
@@ -259,8 +258,8 @@ impl Engine {
             version: 1,
         };
         let commit = link::create_commit(&link);
-        core.store.apply_durable(&commit).await?;
         core.committed(&commit);
+        core.store.apply_durable(commit).await;
         Ok(link)
     }
 
@@ -309,8 +308,8 @@ impl Engine {
             version: 0,
         };
         let (record, commit) = subscription::create_commit(record);
-        core.store.apply_durable(&commit).await?;
         core.committed(&commit);
+        core.store.apply_durable(commit).await;
         Ok(record)
     }
 
@@ -353,7 +352,10 @@ impl Engine {
         };
         match result {
             // The entity is gone: drop its timer so it does not fire forever.
-            Err(EngineError::NotFound) => Ok(self.store().drop_timer(&timer).await?),
+            Err(EngineError::NotFound) => {
+                self.store().drop_timer(&timer).await;
+                Ok(())
+            }
             other => other,
         }
     }
@@ -390,6 +392,8 @@ impl Engine {
         let core = self.0.core.clone();
         let supervisor = self.0.link_supervisor.get_cell();
         let spawn = || async move {
+            // Load only after every queued commit is applied: the snapshot is the latest.
+            core.store.read_barrier().await;
             let record = core.store.link(env, id)?.ok_or(EngineError::NotFound)?;
             let (actor, _) = Actor::spawn_linked(None, LinkActor { core }, record, supervisor)
                 .await
@@ -405,6 +409,7 @@ impl Engine {
         let core = self.0.core.clone();
         let supervisor = self.0.subscription_supervisor.get_cell();
         let spawn = || async move {
+            core.store.read_barrier().await;
             let record = core.store.subscription(env, id)?.ok_or(EngineError::NotFound)?;
             let (actor, _) = Actor::spawn_linked(None, SubscriptionActor { core }, record, supervisor)
                 .await

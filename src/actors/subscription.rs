@@ -3,7 +3,7 @@
 //! the processor and commits the outcome in the same commit as the due event.
 
 use super::{Core, EngineError, Reply, Tx};
-use crate::domain::{EntityKind, EntityRef, ObjectId, PaymentMethod, PaymentRecord, SubscriptionRecord, Timer, TimerKind};
+use crate::domain::{EntityKind, EntityRef, EventObject, ObjectId, PaymentMethod, PaymentRecord, SubscriptionRecord, Timer, TimerKind};
 use crate::processor::{ChargeOutcome, ChargeRequest, PaymentSource};
 use crate::store::Commit;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -43,7 +43,7 @@ pub fn create_commit(mut sub: SubscriptionRecord) -> (SubscriptionRecord, Commit
     if let Some(t) = &first {
         tx.commit.set_timer(t);
     }
-    tx.event("subscription.created", &sub);
+    tx.event("subscription.created", EventObject::Subscription(Box::new(sub.clone())));
     (sub, tx.commit)
 }
 
@@ -53,7 +53,7 @@ impl Actor for SubscriptionActor {
     type Arguments = SubscriptionRecord;
 
     async fn pre_start(&self, _: ActorRef<SubscriptionMsg>, record: SubscriptionRecord) -> Result<SubscriptionState, ActorProcessingErr> {
-        Ok(SubscriptionState { record, last_seq: self.core.store.last_applied() })
+        Ok(SubscriptionState { record, last_seq: self.core.store.last_seq() })
     }
 
     async fn handle(&self, _: ActorRef<SubscriptionMsg>, SubscriptionMsg(command, reply): SubscriptionMsg, state: &mut SubscriptionState) -> Result<(), ActorProcessingErr> {
@@ -63,15 +63,12 @@ impl Actor for SubscriptionActor {
             SubscriptionCommand::Fire(timer) => self.fire(&state.record, timer, now).await,
         };
         let answer = match decided {
-            Ok((next, commit)) => match self.core.store.apply(&commit) {
-                Ok(seq) => {
-                    self.core.committed(&commit);
-                    state.record = next;
-                    state.last_seq = seq;
-                    Ok(state.record.clone())
-                }
-                Err(e) => Err(e.into()),
-            },
+            Ok((next, commit)) => {
+                self.core.committed(&commit);
+                state.last_seq = self.core.store.apply(commit);
+                state.record = next;
+                Ok(state.record.clone())
+            }
             Err(e) => Err(e),
         };
         let _ = reply.send((answer, state.last_seq));
@@ -192,7 +189,7 @@ fn finish(mut next: SubscriptionRecord, mut tx: Tx, from: &str, events: Vec<&str
     next.updated_at = tx.now();
     tx.commit.put_subscription(&next, from);
     for kind in events {
-        tx.event(kind, &next);
+        tx.event(kind, EventObject::Subscription(Box::new(next.clone())));
     }
     (next, tx.commit)
 }

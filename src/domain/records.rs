@@ -83,7 +83,6 @@ pub struct NewLink {
 pub struct LinkRecord {
     pub id: ObjectId,
     pub env: Environment,
-    #[serde(flatten)]
     pub terms: NewLink,
     pub machine: PaymentLink,
     /// The successful payment, once paid.
@@ -170,7 +169,15 @@ pub struct OutboxEvent {
     pub entity: EntityRef,
     /// The entity's version after the transition: ties the event to its audit entry.
     pub version: u64,
-    pub data: serde_json::Value,
+    /// The resource as it was right after the transition.
+    pub data: EventObject,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventObject {
+    PaymentLink(Box<LinkRecord>),
+    Subscription(Box<SubscriptionRecord>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,61 +1,87 @@
-//! Group commit: one thread makes everything written so far durable with one blocking
-//! `Db::flush()` plus one `fdatasync` of sled's log, then wakes every writer it covered.
+//! Group commit. Writers hand their `Commit` to one committer thread and wait; the thread
+//! takes every commit queued so far, applies them all in one sled transaction, makes them
+//! durable with one blocking `Db::flush()` plus one `fdatasync` of sled's log, and wakes
+//! every writer it covered.
+//!
+//! Why one thread applies everything: a sled 0.34 transaction takes a process-wide write
+//! lock, so transactions never run in parallel anyway, and one transaction per commit costs
+//! about 100 µs of fixed overhead (measured here: ~6,000 five-insert transactions/s against
+//! ~15,000 groups of five plain inserts/s). Batching shares that overhead, and keeps the
+//! async workers from ever blocking on sled's lock.
 //!
 //! Never `flush_async()`: concurrent calls deadlock in sled 0.34.7 (sled #1308, #1241).
 //! `flush()` alone uses `sync_file_range`, which leaves data in the drive's cache (sled #1452),
 //! hence the `sync_data()` on the log file after it.
 //!
-//! Sequence numbers: a writer applies its transaction, then takes `seq = ++applied`. The
-//! committer reads `applied` *before* flushing, so every seq it publishes as durable belongs to
-//! a write that was applied before the flush began.
+//! Sequence numbers: each commit gets `seq` when queued (under the queue lock, so queue order
+//! is seq order); a plain insert takes its seq after it was applied. The committer reads the
+//! last seq while draining the queue, so every seq it publishes as durable belongs to a write
+//! applied before its flush began.
 
+use super::commit::Commit;
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Applies a batch of commits atomically per commit, in order.
+pub type ApplyBatch = Box<dyn Fn(&[Commit]) -> Result<(), String> + Send>;
+
 pub struct Committer {
-    applied: AtomicU64,
+    queue: Mutex<Vec<Commit>>,
+    seq: AtomicU64,
     durable: watch::Sender<u64>,
     stop: AtomicBool,
     thread: Thread,
-    handle: std::sync::Mutex<Option<JoinHandle<()>>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Committer {
-    pub fn start(db: sled::Db, log: File) -> Arc<Committer> {
+    pub fn start(db: sled::Db, log: File, apply: ApplyBatch) -> Arc<Committer> {
         let (durable, _) = watch::channel(0u64);
         let (tx, rx) = std::sync::mpsc::channel::<Arc<Committer>>();
         let handle = thread::Builder::new()
             .name("premia-committer".into())
             .spawn(move || {
                 let me = rx.recv().expect("the committer is handed itself");
-                me.run(&db, &log)
+                me.run(&db, &log, &apply)
             })
             .expect("spawning the committer thread");
         let committer = Arc::new(Committer {
-            applied: AtomicU64::new(0),
+            queue: Mutex::new(Vec::new()),
+            seq: AtomicU64::new(0),
             durable,
             stop: AtomicBool::new(false),
             thread: handle.thread().clone(),
-            handle: std::sync::Mutex::new(Some(handle)),
+            handle: Mutex::new(Some(handle)),
         });
         tx.send(committer.clone()).expect("the committer thread is waiting");
         committer
     }
 
-    /// Record that a write has been applied; returns the seq to wait for.
-    pub fn applied(&self) -> u64 {
-        let seq = self.applied.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Queue a commit; returns the seq to wait for.
+    pub fn enqueue(&self, commit: Commit) -> u64 {
+        let seq = {
+            let mut queue = self.queue.lock().expect("not poisoned");
+            queue.push(commit);
+            self.seq.fetch_add(1, Ordering::SeqCst) + 1
+        };
         self.thread.unpark();
         seq
     }
 
-    /// The seq of the latest applied write (a read barrier waits for it).
-    pub fn last_applied(&self) -> u64 {
-        self.applied.load(Ordering::SeqCst)
+    /// Record a plain write the caller already applied; returns the seq to wait for.
+    pub fn applied(&self) -> u64 {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.thread.unpark();
+        seq
+    }
+
+    /// The seq of the latest write handed over (a read barrier waits for it).
+    pub fn last_seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
     }
 
     pub async fn wait_durable(&self, seq: u64) {
@@ -68,10 +94,13 @@ impl Committer {
         *self.durable.borrow()
     }
 
-    fn run(&self, db: &sled::Db, log: &File) {
+    fn run(&self, db: &sled::Db, log: &File, apply: &ApplyBatch) {
         let mut durable = 0;
         loop {
-            let target = self.applied.load(Ordering::SeqCst);
+            let (batch, target) = {
+                let mut queue = self.queue.lock().expect("not poisoned");
+                (std::mem::take(&mut *queue), self.seq.load(Ordering::SeqCst))
+            };
             if target == durable {
                 if self.stop.load(Ordering::SeqCst) {
                     return;
@@ -79,22 +108,23 @@ impl Committer {
                 thread::park_timeout(Duration::from_millis(50));
                 continue;
             }
-            // A failed flush leaves sled's on-disk state unknown: stop at once rather than
+            // A failed write or flush leaves sled's state unknown: stop at once rather than
             // acknowledge anything (the lesson of PostgreSQL's fsync failures).
+            if let Err(e) = apply(&batch) {
+                fail_stop("applying a batch of commits", &e);
+            }
             if let Err(e) = db.flush() {
-                tracing::error!(error = %e, "sled flush failed; aborting");
-                std::process::abort();
+                fail_stop("sled flush", &e.to_string());
             }
             if let Err(e) = log.sync_data() {
-                tracing::error!(error = %e, "fdatasync of the sled log failed; aborting");
-                std::process::abort();
+                fail_stop("fdatasync of the sled log", &e.to_string());
             }
             durable = target;
             self.durable.send_replace(durable);
         }
     }
 
-    /// Flush what is pending and stop the thread.
+    /// Make what is queued durable and stop the thread.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
@@ -102,4 +132,10 @@ impl Committer {
             let _ = handle.join();
         }
     }
+}
+
+fn fail_stop(what: &str, error: &str) -> ! {
+    tracing::error!(error, "{what} failed; aborting before anything else is acknowledged");
+    eprintln!("premia: {what} failed: {error}; aborting");
+    std::process::abort();
 }

@@ -30,8 +30,6 @@ pub enum StoreError {
     Io(String),
     #[error("stored record {key} is unreadable: {error}")]
     Corrupt { key: String, error: String },
-    #[error("a record with this id already exists")]
-    AlreadyExists,
 }
 
 impl From<sled::Error> for StoreError {
@@ -62,8 +60,7 @@ impl Store {
         let log_path = dir.join("db");
         let log = std::fs::File::open(&log_path)
             .map_err(|e| StoreError::Io(format!("{}: {e}", log_path.display())))?;
-        let committer = Committer::start(db.clone(), log);
-        Ok(Store {
+        let trees = Trees {
             links: db.open_tree("links")?,
             subscriptions: db.open_tree("subscriptions")?,
             payments: db.open_tree("payments")?,
@@ -71,6 +68,17 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             timers: db.open_tree("timers")?,
             indexes: db.open_tree("indexes")?,
+        };
+        let writer = trees.clone();
+        let committer = Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
+        Ok(Store {
+            links: trees.links,
+            subscriptions: trees.subscriptions,
+            payments: trees.payments,
+            audit: trees.audit,
+            outbox: trees.outbox,
+            timers: trees.timers,
+            indexes: trees.indexes,
             scratch: db.open_tree("scratch")?,
             meta: db.open_tree("meta")?,
             db,
@@ -78,50 +86,10 @@ impl Store {
         })
     }
 
-    /// Apply `commit` atomically. Visible at once, durable only after `wait_durable(seq)`.
-    pub fn apply(&self, commit: &Commit) -> Result<u64, StoreError> {
-        let trees = (
-            &self.links,
-            &self.subscriptions,
-            &self.payments,
-            &self.audit,
-            &self.outbox,
-            &self.timers,
-            &self.indexes,
-        );
-        let result = trees.transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
-            let tree = |id: TreeId| match id {
-                TreeId::Links => links,
-                TreeId::Subscriptions => subs,
-                TreeId::Payments => payments,
-                TreeId::Audit => audit,
-                TreeId::Outbox => outbox,
-                TreeId::Timers => timers,
-                TreeId::Indexes => indexes,
-            };
-            for op in &commit.ops {
-                match op {
-                    Op::Put(t, k, v) => {
-                        tree(*t).insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Op::Create(t, k, v) => {
-                        if tree(*t).get(k.as_slice())?.is_some() {
-                            return Err(ConflictableTransactionError::Abort(()));
-                        }
-                        tree(*t).insert(k.as_slice(), v.as_slice())?;
-                    }
-                    Op::Delete(t, k) => {
-                        tree(*t).remove(k.as_slice())?;
-                    }
-                }
-            }
-            Ok(())
-        });
-        match result {
-            Ok(()) => Ok(self.committer.applied()),
-            Err(TransactionError::Abort(())) => Err(StoreError::AlreadyExists),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-        }
+    /// Hand `commit` to the group committer. It is applied atomically, in seq order, and is
+    /// durable once `wait_durable(seq)` returns. Readers see it only after that.
+    pub fn apply(&self, commit: Commit) -> u64 {
+        self.committer.enqueue(commit)
     }
 
     /// Returns once every write up to `seq` is on disk.
@@ -130,24 +98,24 @@ impl Store {
     }
 
     /// Apply and wait until durable.
-    pub async fn apply_durable(&self, commit: &Commit) -> Result<(), StoreError> {
-        let seq = self.apply(commit)?;
+    pub async fn apply_durable(&self, commit: Commit) {
+        let seq = self.apply(commit);
         self.wait_durable(seq).await;
-        Ok(())
     }
 
-    /// Wait until everything visible now is durable, so a read never shows a state a crash
-    /// could still take back.
+    /// Wait until every write handed over so far is applied and durable: a read after it
+    /// sees them all, and never a state a crash could still take back.
     pub async fn read_barrier(&self) {
-        let seq = self.committer.last_applied();
+        let seq = self.committer.last_seq();
         if self.committer.durable_seq() < seq {
             self.wait_durable(seq).await;
         }
     }
 
-    /// The seq of the latest write made visible.
-    pub fn last_applied(&self) -> u64 {
-        self.committer.last_applied()
+
+    /// The seq of the latest write handed over.
+    pub fn last_seq(&self) -> u64 {
+        self.committer.last_seq()
     }
 
     /// One plain insert into a scratch tree through the same group commit: the baseline the
@@ -230,10 +198,10 @@ impl Store {
     }
 
     /// Removes a timer whose entity no longer exists, so it does not fire forever.
-    pub async fn drop_timer(&self, timer: &Timer) -> Result<(), StoreError> {
+    pub async fn drop_timer(&self, timer: &Timer) {
         let mut commit = Commit::new();
         commit.clear_timer(timer);
-        self.apply_durable(&commit).await
+        self.apply_durable(commit).await
     }
 
     /// Ids in an index, newest first.
@@ -254,6 +222,62 @@ impl Store {
     }
 }
 
+/// The trees a commit writes, owned by the committer thread for writing.
+#[derive(Clone)]
+struct Trees {
+    links: sled::Tree,
+    subscriptions: sled::Tree,
+    payments: sled::Tree,
+    audit: sled::Tree,
+    outbox: sled::Tree,
+    timers: sled::Tree,
+    indexes: sled::Tree,
+}
+
+/// Commits per sled transaction: bounds the transaction's in-memory overlay.
+const COMMITS_PER_TRANSACTION: usize = 4096;
+
+impl Trees {
+    fn apply(&self, batch: &[Commit]) -> Result<(), String> {
+        for chunk in batch.chunks(COMMITS_PER_TRANSACTION) {
+            self.apply_chunk(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// One sled transaction. sled may run the closure more than once; it only writes.
+    fn apply_chunk(&self, commits: &[Commit]) -> Result<(), String> {
+        let trees = (&self.links, &self.subscriptions, &self.payments, &self.audit, &self.outbox, &self.timers, &self.indexes);
+        trees
+            .transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
+                let tree = |id: TreeId| match id {
+                    TreeId::Links => links,
+                    TreeId::Subscriptions => subs,
+                    TreeId::Payments => payments,
+                    TreeId::Audit => audit,
+                    TreeId::Outbox => outbox,
+                    TreeId::Timers => timers,
+                    TreeId::Indexes => indexes,
+                };
+                for op in commits.iter().flat_map(|c| &c.ops) {
+                    match op {
+                        Op::Put(t, k, v) => {
+                            tree(*t).insert(k.as_slice(), v.as_slice())?;
+                        }
+                        Op::Delete(t, k) => {
+                            tree(*t).remove(k.as_slice())?;
+                        }
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(()) => "aborted".to_string(),
+                TransactionError::Storage(e) => e.to_string(),
+            })
+    }
+}
+
 impl Drop for Store {
     fn drop(&mut self) {
         self.committer.shutdown();
@@ -261,7 +285,7 @@ impl Drop for Store {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { key: hex::encode(key), error: e.to_string() })
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { key: hex::encode(key), error: e.to_string() })
 }
 
 fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
