@@ -16,12 +16,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// The same allocator as the binary: sled's page copies are allocation-heavy.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ENV: Environment = Environment::Test;
 const START: Timestamp = Timestamp::from_millis(1_738_317_600_000);
 const DAY: u64 = 86_400;
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    if let Some(n) = std::env::args().skip_while(|a| a != "--installments-only").nth(1) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(due_installments(n.parse().unwrap()));
+        return;
+    }
     if let Some(n) = std::env::args().skip_while(|a| a != "--engine-only").nth(1) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let ops = rt.block_on(engine_transitions(n.parse().unwrap(), Duration::from_secs(5)));
@@ -164,7 +173,7 @@ fn rss_mib() -> f64 {
 
 fn trim() {
     // Return freed heap to the OS so RSS shows what is actually held.
-    unsafe { libc::malloc_trim(0) };
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 async fn in_parallel<T, F, Fut>(items: Vec<T>, width: usize, f: F)

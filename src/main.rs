@@ -7,6 +7,10 @@ use premia::{Engine, Processors, Sandbox, Store, TestClock};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+// sled copies pages on every write; mimalloc keeps that cheap (see README: Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "premia", version, about = "Payment orchestration engine for insurance premiums")]
 struct Cli {

@@ -282,6 +282,9 @@ impl Engine {
     }
 
     pub async fn create_subscription(&self, env: Environment, new: NewSubscription) -> Result<SubscriptionRecord, EngineError> {
+        if new.count == Some(0) {
+            return Err(EngineError::Invalid("count must be at least 1 (omit it to bill until cancelled)".into()));
+        }
         let core = &self.0.core;
         let now = core.clock(env).now();
         let terms = SubscriptionTerms {

@@ -113,6 +113,10 @@ impl PaymentData {
     #[superstate]
     fn collected(&mut self, context: &mut Ctx, event: &PaymentEvent) -> Outcome<State> {
         match event {
+            PaymentEvent::Refund { amount } if amount.is_zero() => {
+                context.refuse("a refund must be a positive amount");
+                Handled
+            }
             PaymentEvent::Refund { amount } => {
                 let remaining = self
                     .amount

@@ -106,10 +106,9 @@ impl Model {
                 self.return_code = Some(code.clone());
                 "returned"
             }
-            // A zero refund is accepted and changes nothing: the link refuses one before it
-            // reaches its payment.
+            // A refund moves a positive amount, at most what remains.
             (status, Event::Refund { amount })
-                if collected && amount.get() <= self.amount - self.refunded =>
+                if collected && amount.get() > 0 && amount.get() <= self.amount - self.refunded =>
             {
                 self.refunded += amount.get();
                 if self.refunded == self.amount {
