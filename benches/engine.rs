@@ -7,11 +7,9 @@
 //!
 //! Run: `cargo bench --bench engine` (add `-- --quick` for a smaller, faster run).
 
-use premia::domain::{Customer, Environment, NewLink, NewSubscription, PaymentType};
 use premia::processor::TEST_CARD_DECLINED;
 use premia::{Engine, EngineConfig, PaymentSource, Processors, Sandbox, Store, TestClock};
-use state_machines::{Cents, Dunning, Interval, OnExhausted, Timestamp};
-use std::collections::BTreeMap;
+use state_machines::{Dunning, OnExhausted};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,42 +18,75 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ENV: Environment = Environment::Test;
-const START: Timestamp = Timestamp::from_millis(1_738_317_600_000);
-const DAY: u64 = 86_400;
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{cents, new_subscription, DAY, ENV, START};
+
+fn link(amount: u64) -> premia::domain::NewLink {
+    support::new_link(amount, None)
+}
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     if let Some(n) = std::env::args().skip_while(|a| a != "--memory-only").nth(1) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(memory(n.parse().unwrap()));
         return;
     }
-    if let Some(n) = std::env::args().skip_while(|a| a != "--installments-only").nth(1) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if let Some(n) = std::env::args()
+        .skip_while(|a| a != "--installments-only")
+        .nth(1)
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(due_installments(n.parse().unwrap()));
         return;
     }
     if let Some(n) = std::env::args().skip_while(|a| a != "--engine-only").nth(1) {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let ops = rt.block_on(engine_transitions(n.parse().unwrap(), Duration::from_secs(5)));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let ops = rt.block_on(engine_transitions(
+            n.parse().unwrap(),
+            Duration::from_secs(5),
+        ));
         println!("engine transitions/s at {n}: {ops:.0}");
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run(quick));
 }
 
 async fn run(quick: bool) {
     let secs = if quick { 2 } else { 5 };
     let entities = if quick { 20_000 } else { 100_000 };
-    println!("# Premia engine benchmark ({} s per throughput point, {entities} entities)\n", secs);
+    println!(
+        "# Premia engine benchmark ({} s per throughput point, {entities} entities)\n",
+        secs
+    );
     println!("| concurrency | raw durable inserts/s | engine transitions/s | engine / raw |");
     println!("|---:|---:|---:|---:|");
     for concurrency in [1usize, 64, 1024] {
         let raw = raw_baseline(concurrency, Duration::from_secs(secs)).await;
         let engine = engine_transitions(concurrency, Duration::from_secs(secs)).await;
-        println!("| {concurrency} | {raw:.0} | {engine:.0} | {:.0}% |", 100.0 * engine / raw);
+        println!(
+            "| {concurrency} | {raw:.0} | {engine:.0} | {:.0}% |",
+            100.0 * engine / raw
+        );
     }
     println!();
     memory(entities).await;
@@ -67,35 +98,28 @@ fn config() -> EngineConfig {
     EngineConfig {
         passivate_after: Duration::from_secs(3600),
         link_lifetime: None,
-        dunning: Dunning { retry_after_secs: vec![DAY], on_exhausted: OnExhausted::Cancel },
+        dunning: Dunning {
+            retry_after_secs: vec![DAY],
+            on_exhausted: OnExhausted::Cancel,
+        },
         firing_concurrency: 1024,
     }
 }
 
 async fn engine_in(dir: &std::path::Path) -> Engine {
     let sandbox = Arc::new(Sandbox::new());
-    let processors = Processors { test: sandbox.clone(), live: sandbox };
-    Engine::start(Store::open(dir).unwrap(), config(), processors, Arc::new(TestClock::frozen(START))).await.unwrap()
-}
-
-fn cents(v: u64) -> Cents {
-    Cents::positive(v as i128).unwrap()
-}
-
-fn link(amount: u64) -> NewLink {
-    NewLink {
-        carrier_id: "680abc456def789012345678".parse().unwrap(),
-        employer_id: "681abc789abc123456789012".parse().unwrap(),
-        policy_id: "682def789abc012345678901".parse().unwrap(),
-        amount: cents(amount),
-        payment_type: PaymentType::DownPayment,
-        premium_cents: None,
-        fee_cents: None,
-        customer: Customer { name: Some("ACME Corp".into()), email: Some("billing@acme.example".into()), phone: None },
-        installment_plan: None,
-        metadata: BTreeMap::new(),
-        expires_at: None,
-    }
+    let processors = Processors {
+        test: sandbox.clone(),
+        live: sandbox,
+    };
+    Engine::start(
+        Store::open(dir).unwrap(),
+        config(),
+        processors,
+        Arc::new(TestClock::frozen(START)),
+    )
+    .await
+    .unwrap()
 }
 
 /// Run `task(i)` in `n` concurrent tasks until `duration` passes; operations per second.
@@ -154,7 +178,10 @@ async fn engine_transitions(concurrency: usize, duration: Duration) -> f64 {
     let mut ids = Vec::new();
     for _ in 0..concurrency {
         let l = engine.create_link(ENV, link(1_000_000_000)).await.unwrap();
-        engine.pay_link(ENV, l.id, PaymentSource::OnFile).await.unwrap();
+        engine
+            .pay_link(ENV, l.id, PaymentSource::OnFile)
+            .await
+            .unwrap();
         ids.push(l.id);
     }
     let ids = Arc::new(ids);
@@ -162,7 +189,10 @@ async fn engine_transitions(concurrency: usize, duration: Duration) -> f64 {
     let ops = drive(concurrency, duration, move |i| {
         let (engine, id) = (e.clone(), ids[i]);
         async move {
-            engine.refund_link(ENV, id, Some(cents(1)), None).await.unwrap();
+            engine
+                .refund_link(ENV, id, Some(cents(1)), None)
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -204,7 +234,10 @@ async fn memory(entities: usize) {
     in_parallel(ids.clone(), 512, |id| {
         let engine = engine.clone();
         async move {
-            engine.pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into())).await.unwrap();
+            engine
+                .pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into()))
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -219,7 +252,10 @@ async fn memory(entities: usize) {
     in_parallel(ids.clone(), 512, |id| {
         let engine = engine.clone();
         async move {
-            engine.pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into())).await.unwrap();
+            engine
+                .pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into()))
+                .await
+                .unwrap();
         }
     })
     .await;
@@ -230,7 +266,10 @@ async fn memory(entities: usize) {
     println!("| resident memory | RSS (MiB) |");
     println!("|---|---:|");
     println!("| {entities} links stored, no actor resident | {before:.1} |");
-    println!("| {resident} actors live | {live:.1} ({:.2} KiB per live entity) |", (live - before) * 1024.0 / resident as f64);
+    println!(
+        "| {resident} actors live | {live:.1} ({:.2} KiB per live entity) |",
+        (live - before) * 1024.0 / resident as f64
+    );
     println!("| after passivating {passivated} | {after:.1} |");
     println!("| after a second spawn-and-passivate cycle of all {passivated} | {second:.1} |");
     engine.shutdown().await.unwrap();
@@ -244,17 +283,7 @@ async fn due_installments(count: usize) {
     in_parallel((0..count).collect(), 512, |_| {
         let engine = engine.clone();
         async move {
-            let sub = NewSubscription {
-                carrier_id: "680abc456def789012345678".parse().unwrap(),
-                employer_id: "681abc789abc123456789012".parse().unwrap(),
-                policy_id: "682def789abc012345678901".parse().unwrap(),
-                amount: cents(75_000),
-                interval: Interval::Monthly,
-                count: Some(10),
-                customer: Customer::default(),
-                metadata: BTreeMap::new(),
-                first_billing_at: Some(due),
-            };
+            let sub = new_subscription(75_000, Some(10), Some(due));
             engine.create_subscription(ENV, sub).await.unwrap();
         }
     })
@@ -265,12 +294,23 @@ async fn due_installments(count: usize) {
     engine.advance_clock(DAY).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
     let fired = engine.stats().transitions - before;
-    let paid = engine.store().subscriptions(ENV).unwrap().iter().filter(|s| s.machine.data().paid_count == 1).count();
+    let paid = engine
+        .store()
+        .subscriptions(ENV)
+        .unwrap()
+        .iter()
+        .filter(|s| s.machine.data().paid_count == 1)
+        .count();
     assert_eq!(paid, count, "every due installment was paid");
     println!("| due installments | value |");
     println!("|---|---:|");
     println!("| subscriptions created (durably, 512 at a time) | {count} in {create_secs:.1} s |");
-    println!("| installments due at one instant, all charged and committed | {fired} in {secs:.2} s |");
-    println!("| installments processed per second | {:.0} |", fired as f64 / secs);
+    println!(
+        "| installments due at one instant, all charged and committed | {fired} in {secs:.2} s |"
+    );
+    println!(
+        "| installments processed per second | {:.0} |",
+        fired as f64 / secs
+    );
     engine.shutdown().await.unwrap();
 }

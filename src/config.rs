@@ -49,16 +49,26 @@ impl Config {
     /// `path`'s contents (or the built-in defaults when `None`), then the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|error| ConfigError::Read { path: p.display().to_string(), error })?,
+            Some(p) => std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
+                path: p.display().to_string(),
+                error,
+            })?,
             None => DEFAULT_TOML.to_string(),
         };
         Config::from_sources(&text, std::env::vars())
     }
 
-    pub fn from_sources(toml_text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-        let mut doc: toml::Table = toml_text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    pub fn from_sources(
+        toml_text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut doc: toml::Table = toml_text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("PREMIA_") else { continue };
+            let Some(rest) = name.strip_prefix("PREMIA_") else {
+                continue;
+            };
             let rest = rest.to_ascii_lowercase();
             let (section, key) = match rest.as_str() {
                 "data_dir" | "listen" => ("server", rest.as_str()),
@@ -67,21 +77,30 @@ impl Config {
                     None => continue,
                 },
             };
-            let Some(table) = doc.get_mut(section).and_then(|s| s.as_table_mut()) else { continue };
+            let Some(table) = doc.get_mut(section).and_then(|s| s.as_table_mut()) else {
+                continue;
+            };
             if !table.contains_key(key) {
-                return Err(ConfigError::Invalid(format!("{name} names no configuration key ({section}.{key})")));
+                return Err(ConfigError::Invalid(format!(
+                    "{name} names no configuration key ({section}.{key})"
+                )));
             }
             table.insert(key.to_string(), parse_value(&value));
         }
-        doc.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
+        doc.try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))
     }
 
     pub fn engine(&self) -> EngineConfig {
         let e = &self.engine;
         EngineConfig {
             passivate_after: Duration::from_secs(e.passivate_after_secs),
-            link_lifetime: (e.link_lifetime_secs > 0).then(|| Duration::from_secs(e.link_lifetime_secs)),
-            dunning: Dunning { retry_after_secs: e.dunning_retry_after_secs.clone(), on_exhausted: e.on_retries_exhausted },
+            link_lifetime: (e.link_lifetime_secs > 0)
+                .then(|| Duration::from_secs(e.link_lifetime_secs)),
+            dunning: Dunning {
+                retry_after_secs: e.dunning_retry_after_secs.clone(),
+                on_exhausted: e.on_retries_exhausted,
+            },
             firing_concurrency: e.firing_concurrency.max(1),
         }
     }
@@ -101,7 +120,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -133,7 +155,13 @@ mod tests {
 
     #[test]
     fn a_misspelt_variable_or_bad_value_is_an_error() {
-        assert!(Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_ENGINE_PASIVATE", "1")])).is_err());
-        assert!(Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_ENGINE_PASSIVATE_AFTER_SECS", "soon")])).is_err());
+        assert!(
+            Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_ENGINE_PASIVATE", "1")])).is_err()
+        );
+        assert!(Config::from_sources(
+            DEFAULT_TOML,
+            vars(&[("PREMIA_ENGINE_PASSIVATE_AFTER_SECS", "soon")])
+        )
+        .is_err());
     }
 }

@@ -12,7 +12,11 @@ use std::sync::Arc;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "premia", version, about = "Payment orchestration engine for insurance premiums")]
+#[command(
+    name = "premia",
+    version,
+    about = "Payment orchestration engine for insurance premiums"
+)]
 struct Cli {
     /// Configuration file (defaults are built in; PREMIA_* variables override either).
     #[arg(long, global = true)]
@@ -30,7 +34,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
@@ -55,8 +61,17 @@ async fn serve(config: Config) -> Result<(), premia::EngineError> {
     let store = Store::open(&config.server.data_dir)?;
     // Live payments need Stripe (on the roadmap); until it is configured every live charge
     // is declined rather than pretending that real money moved.
-    let processors = Processors { test: Arc::new(Sandbox::new()), live: Arc::new(Unconfigured) };
-    let engine = Engine::start(store, config.engine(), processors, Arc::new(TestClock::following_system())).await?;
+    let processors = Processors {
+        test: Arc::new(Sandbox::new()),
+        live: Arc::new(Unconfigured),
+    };
+    let engine = Engine::start(
+        store,
+        config.engine(),
+        processors,
+        Arc::new(TestClock::following_system()),
+    )
+    .await?;
     tracing::info!(data_dir = %config.server.data_dir.display(), "premia engine running; Ctrl-C to stop");
     let _ = tokio::signal::ctrl_c().await;
     engine.shutdown().await?;

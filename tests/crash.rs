@@ -34,7 +34,11 @@ fn random_below(n: u64) -> u64 {
 /// The workload: many tasks creating, paying, refunding and cancelling links, creating
 /// subscriptions, and advancing the sandbox clock, until killed.
 fn child(dir: std::path::PathBuf) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let t = TestEngine::open(&dir, config()).await;
         println!("ready");
@@ -44,21 +48,38 @@ fn child(dir: std::path::PathBuf) {
             tasks.push(tokio::spawn(async move {
                 for n in 0u64.. {
                     let plan = (n % 3 == 0).then_some((3, 1_000));
-                    let link = engine.create_link(ENV, new_link(10_000, plan)).await.unwrap();
+                    let link = engine
+                        .create_link(ENV, new_link(10_000, plan))
+                        .await
+                        .unwrap();
                     println!("create {}", link.id);
                     if (n + worker) % 5 == 0 {
                         engine.cancel_link(ENV, link.id).await.unwrap();
                         println!("cancel {}", link.id);
                         continue;
                     }
-                    engine.pay_link(ENV, link.id, PaymentSource::OnFile).await.unwrap();
+                    engine
+                        .pay_link(ENV, link.id, PaymentSource::OnFile)
+                        .await
+                        .unwrap();
                     println!("pay {}", link.id);
                     for _ in 0..(n % 4) {
-                        let l = engine.refund_link(ENV, link.id, Some(cents(700)), None).await.unwrap();
-                        println!("refund {} {} {}", link.id, l.version, l.machine.data().refunded.get());
+                        let l = engine
+                            .refund_link(ENV, link.id, Some(cents(700)), None)
+                            .await
+                            .unwrap();
+                        println!(
+                            "refund {} {} {}",
+                            link.id,
+                            l.version,
+                            l.machine.data().refunded.get()
+                        );
                     }
                     if n % 7 == 0 {
-                        let sub = engine.create_subscription(ENV, new_subscription(2_500, Some(2), None)).await.unwrap();
+                        let sub = engine
+                            .create_subscription(ENV, new_subscription(2_500, Some(2), None))
+                            .await
+                            .unwrap();
                         println!("sub {}", sub.id);
                     }
                 }
@@ -112,7 +133,10 @@ impl Acks {
 }
 
 fn parent() {
-    let rounds: usize = std::env::var("PREMIA_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::var("PREMIA_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
     let mut acks = Acks::default();
     for round in 1..=rounds {
@@ -134,52 +158,99 @@ fn parent() {
         for line in reader.join().unwrap() {
             acks.record(&line);
         }
-        println!("round {round}: killed after {:?}, {} acknowledgements", started.elapsed(), acks.count - before);
+        println!(
+            "round {round}: killed after {:?}, {} acknowledgements",
+            started.elapsed(),
+            acks.count - before
+        );
         verify(dir.path(), &acks);
     }
     assert!(acks.count > 0, "the child acknowledged nothing");
-    println!("crash test: {rounds} rounds, {} acknowledged writes all present", acks.count);
+    println!(
+        "crash test: {rounds} rounds, {} acknowledged writes all present",
+        acks.count
+    );
     println!("{rounds} passed, 0 failed");
 }
 
 fn verify(dir: &std::path::Path, acks: &Acks) {
     let env = Environment::Test;
     let store = Store::open(dir).unwrap();
-    let links: HashMap<ObjectId, _> = store.links(env).unwrap().into_iter().map(|l| (l.id, l)).collect();
+    let links: HashMap<ObjectId, _> = store
+        .links(env)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
     for id in &acks.created {
         assert!(links.contains_key(id), "acknowledged link {id} is missing");
     }
     for id in &acks.paid {
         let state = links[id].machine.state_name();
-        assert!(["completed", "partially_refunded", "refunded"].contains(&state), "paid link {id} is {state}");
+        assert!(
+            ["completed", "partially_refunded", "refunded"].contains(&state),
+            "paid link {id} is {state}"
+        );
     }
     for id in &acks.cancelled {
-        assert_eq!(links[id].machine.state_name(), "cancelled", "cancelled link {id}");
+        assert_eq!(
+            links[id].machine.state_name(),
+            "cancelled",
+            "cancelled link {id}"
+        );
     }
     for (id, (version, refunded)) in &acks.refunds {
         let link = &links[id];
-        assert!(link.version >= *version, "link {id} lost a refund: version {} < {version}", link.version);
-        assert!(link.machine.data().refunded.get() >= *refunded, "link {id} lost a refund");
+        assert!(
+            link.version >= *version,
+            "link {id} lost a refund: version {} < {version}",
+            link.version
+        );
+        assert!(
+            link.machine.data().refunded.get() >= *refunded,
+            "link {id} lost a refund"
+        );
     }
-    let subs: HashMap<ObjectId, _> = store.subscriptions(env).unwrap().into_iter().map(|s| (s.id, s)).collect();
+    let subs: HashMap<ObjectId, _> = store
+        .subscriptions(env)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
     for id in &acks.subscriptions {
-        assert!(subs.contains_key(id), "acknowledged subscription {id} is missing");
+        assert!(
+            subs.contains_key(id),
+            "acknowledged subscription {id} is missing"
+        );
     }
     // Invariants of every record (decoding a machine re-checks its own), its audit trail,
     // its events, and the plan subscriptions.
     let events = store.outbox_events(env).unwrap();
     let mut audited = HashSet::new();
-    for (id, version) in links.values().map(|l| (l.id, l.version)).chain(subs.values().map(|s| (s.id, s.version))) {
+    for (id, version) in links
+        .values()
+        .map(|l| (l.id, l.version))
+        .chain(subs.values().map(|s| (s.id, s.version)))
+    {
         let trail = store.audit_trail(env, id).unwrap();
         let versions: Vec<u64> = trail.iter().map(|a| a.version).collect();
-        assert_eq!(versions, (1..=version).collect::<Vec<u64>>(), "audit trail of {id}");
+        assert_eq!(
+            versions,
+            (1..=version).collect::<Vec<u64>>(),
+            "audit trail of {id}"
+        );
         audited.extend(trail.iter().map(|a| (a.entity.id, a.version)));
     }
     for event in &events {
-        assert!(audited.contains(&(event.entity.id, event.version)), "event {} has no transition", event.kind);
+        assert!(
+            audited.contains(&(event.entity.id, event.version)),
+            "event {} has no transition",
+            event.kind
+        );
     }
     for link in links.values() {
-        let paid = ["completed", "partially_refunded", "refunded"].contains(&link.machine.state_name());
+        let paid =
+            ["completed", "partially_refunded", "refunded"].contains(&link.machine.state_name());
         match (paid, link.terms.installment_plan.is_some()) {
             (true, true) => {
                 let sub_id = plan_subscription_id(link.id);
@@ -189,16 +260,38 @@ fn verify(dir: &std::path::Path, acks: &Acks) {
             _ => assert_eq!(link.subscription_id, None),
         }
         if let Some(pid) = link.payment_id {
-            let payment = store.payment(env, pid).unwrap().expect("a paid link's payment exists");
+            let payment = store
+                .payment(env, pid)
+                .unwrap()
+                .expect("a paid link's payment exists");
             assert_eq!(payment.parent.kind, EntityKind::PaymentLink);
-            assert_eq!(payment.machine.data().refunded, link.machine.data().refunded);
+            assert_eq!(
+                payment.machine.data().refunded,
+                link.machine.data().refunded
+            );
         }
     }
     let plan_subs = subs.values().filter(|s| s.source_link_id.is_some()).count();
-    let plan_links = links.values().filter(|l| l.subscription_id.is_some()).count();
-    assert_eq!(plan_subs, plan_links, "one subscription per paid plan link, never two");
+    let plan_links = links
+        .values()
+        .filter(|l| l.subscription_id.is_some())
+        .count();
+    assert_eq!(
+        plan_subs, plan_links,
+        "one subscription per paid plan link, never two"
+    );
     if acks.clock > 0 {
-        let offset = i64::from_be_bytes(store.meta("test_clock_offset_ms").unwrap().unwrap().try_into().unwrap());
-        assert!(START.millis() + offset >= acks.clock, "the sandbox clock went back");
+        let offset = i64::from_be_bytes(
+            store
+                .meta("test_clock_offset_ms")
+                .unwrap()
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        assert!(
+            START.millis() + offset >= acks.clock,
+            "the sandbox clock went back"
+        );
     }
 }

@@ -11,7 +11,11 @@ use support::*;
 async fn an_acknowledged_transition_survives_reopening_the_store() {
     let t = TestEngine::start().await;
     let link = t.paid_link(42_000).await;
-    let refunded = t.engine.refund_link(ENV, link.id, Some(cents(2_000)), None).await.unwrap();
+    let refunded = t
+        .engine
+        .refund_link(ENV, link.id, Some(cents(2_000)), None)
+        .await
+        .unwrap();
     let t = t.restart().await;
     assert_eq!(t.reload_link(link.id).await, refunded);
     assert_eq!(t.engine.store().audit_trail(ENV, link.id).unwrap().len(), 3);
@@ -39,14 +43,28 @@ async fn a_store_reopened_without_a_clean_shutdown_has_every_acknowledged_write(
 #[tokio::test]
 async fn timers_set_before_a_restart_fire_after_it() {
     let t = TestEngine::start().await;
-    let sub = t.engine.create_subscription(ENV, new_subscription(9_900, Some(2), Some(START.plus_seconds(DAY)))).await.unwrap();
+    let sub = t
+        .engine
+        .create_subscription(
+            ENV,
+            new_subscription(9_900, Some(2), Some(START.plus_seconds(DAY))),
+        )
+        .await
+        .unwrap();
     let link = t.link(1_000).await;
     t.engine.advance_clock(DAY / 2).await.unwrap();
     let t = t.restart().await;
     // The sandbox clock's advance survived the restart too.
     assert_eq!(t.engine.now(ENV), START.plus_seconds(DAY / 2));
     t.engine.advance_clock(DAY / 2).await.unwrap();
-    assert_eq!(t.reload_subscription(sub.id).await.machine.data().paid_count, 1);
+    assert_eq!(
+        t.reload_subscription(sub.id)
+            .await
+            .machine
+            .data()
+            .paid_count,
+        1
+    );
     t.engine.advance_clock(30 * DAY).await.unwrap();
     assert_eq!(t.reload_link(link.id).await.machine.state_name(), "expired");
     let sub = t.reload_subscription(sub.id).await;

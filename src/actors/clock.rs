@@ -12,7 +12,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 fn system_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Clock for SystemClock {
@@ -30,11 +33,17 @@ pub struct TestClock {
 
 impl TestClock {
     pub fn following_system() -> TestClock {
-        TestClock { frozen_at: None, offset_ms: AtomicI64::new(0) }
+        TestClock {
+            frozen_at: None,
+            offset_ms: AtomicI64::new(0),
+        }
     }
 
     pub fn frozen(at: Timestamp) -> TestClock {
-        TestClock { frozen_at: Some(at.millis()), offset_ms: AtomicI64::new(0) }
+        TestClock {
+            frozen_at: Some(at.millis()),
+            offset_ms: AtomicI64::new(0),
+        }
     }
 
     pub fn offset_ms(&self) -> i64 {
@@ -48,7 +57,8 @@ impl TestClock {
 
     /// Move time forward. Firing what fell due is the scheduler's job (`Engine::advance_clock`).
     pub fn advance(&self, secs: u64) -> Timestamp {
-        self.offset_ms.fetch_add((secs as i64).saturating_mul(1000), Ordering::SeqCst);
+        self.offset_ms
+            .fetch_add((secs as i64).saturating_mul(1000), Ordering::SeqCst);
         self.now()
     }
 }

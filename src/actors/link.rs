@@ -4,19 +4,27 @@
 
 use super::{Core, EngineError, Reply, Tx};
 use crate::domain::{
-    EntityKind, EntityRef, EventObject, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord, Timer, TimerKind,
+    EntityKind, EntityRef, EventObject, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord,
+    Timer, TimerKind,
 };
 use crate::processor::{ChargeOutcome, ChargeRequest, PaymentSource, RefundRequest};
 use crate::store::Commit;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use state_machines::{Cents, LinkEffect, LinkEvent, Payment, PaymentEvent, Subscription, SubscriptionTerms, Timestamp};
+use state_machines::{
+    Cents, LinkEffect, LinkEvent, Payment, PaymentEvent, Subscription, SubscriptionTerms, Timestamp,
+};
 use std::sync::Arc;
 
 pub enum LinkCommand {
-    Pay { source: PaymentSource },
+    Pay {
+        source: PaymentSource,
+    },
     Cancel,
     /// `None`: refund everything that remains.
-    Refund { amount: Option<Cents>, reason: Option<String> },
+    Refund {
+        amount: Option<Cents>,
+        reason: Option<String>,
+    },
     Fire(Timer),
 }
 
@@ -41,7 +49,11 @@ pub fn plan_subscription_id(link: ObjectId) -> ObjectId {
 
 pub fn expiry_timer(link: &LinkRecord) -> Option<Timer> {
     link.machine.data().expires_at.map(|due| Timer {
-        entity: EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id },
+        entity: EntityRef {
+            env: link.env,
+            kind: EntityKind::PaymentLink,
+            id: link.id,
+        },
         due,
         kind: TimerKind::LinkExpiry,
         cycle: 0,
@@ -51,13 +63,22 @@ pub fn expiry_timer(link: &LinkRecord) -> Option<Timer> {
 
 /// Everything creating a link writes.
 pub fn create_commit(link: &LinkRecord) -> Commit {
-    let mut tx = Tx::new(link.env, EntityKind::PaymentLink, link.id, 0, link.created_at);
+    let mut tx = Tx::new(
+        link.env,
+        EntityKind::PaymentLink,
+        link.id,
+        0,
+        link.created_at,
+    );
     tx.commit.create_link(link);
     if let Some(timer) = expiry_timer(link) {
         tx.commit.set_timer(&timer);
     }
     tx.audit("Create", None, link.machine.state_name(), None);
-    tx.event("payment_link.created", EventObject::PaymentLink(Box::new(link.clone())));
+    tx.event(
+        "payment_link.created",
+        EventObject::PaymentLink(Box::new(link.clone())),
+    );
     tx.commit
 }
 
@@ -66,17 +87,39 @@ impl Actor for LinkActor {
     type State = LinkState;
     type Arguments = LinkRecord;
 
-    async fn pre_start(&self, _: ActorRef<LinkMsg>, record: LinkRecord) -> Result<LinkState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<LinkMsg>,
+        record: LinkRecord,
+    ) -> Result<LinkState, ActorProcessingErr> {
         let payment = match record.payment_id {
-            Some(id) => Some(self.core.store.payment(record.env, id)?.ok_or_else(|| format!("payment {id} of link {} is missing", record.id))?),
+            Some(id) => Some(
+                self.core
+                    .store
+                    .payment(record.env, id)?
+                    .ok_or_else(|| format!("payment {id} of link {} is missing", record.id))?,
+            ),
             None => None,
         };
-        Ok(LinkState { record, payment, last_seq: self.core.store.last_seq() })
+        Ok(LinkState {
+            record,
+            payment,
+            last_seq: self.core.store.last_seq(),
+        })
     }
 
-    async fn handle(&self, _: ActorRef<LinkMsg>, LinkMsg(command, reply): LinkMsg, state: &mut LinkState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<LinkMsg>,
+        LinkMsg(command, reply): LinkMsg,
+        state: &mut LinkState,
+    ) -> Result<(), ActorProcessingErr> {
         let answer = match self.decide(command, state).await {
-            Ok(Decided { record, payment, commit }) => {
+            Ok(Decided {
+                record,
+                payment,
+                commit,
+            }) => {
                 self.core.committed(&commit);
                 state.last_seq = self.core.store.apply(commit);
                 state.record = record;
@@ -101,12 +144,20 @@ struct Decided {
 
 impl From<(LinkRecord, Commit)> for Decided {
     fn from((record, commit): (LinkRecord, Commit)) -> Decided {
-        Decided { record, payment: None, commit }
+        Decided {
+            record,
+            payment: None,
+            commit,
+        }
     }
 }
 
 impl LinkActor {
-    async fn decide(&self, command: LinkCommand, state: &LinkState) -> Result<Decided, EngineError> {
+    async fn decide(
+        &self,
+        command: LinkCommand,
+        state: &LinkState,
+    ) -> Result<Decided, EngineError> {
         let link = &state.record;
         let now = self.core.clock(link.env).now();
         match command {
@@ -122,21 +173,40 @@ impl LinkActor {
                 tx.audit("Cancel", Some(from), next.machine.state_name(), None);
                 Ok(finish(next, tx, from, "payment_link.cancelled").into())
             }
-            LinkCommand::Refund { amount, reason } => self.refund(link, state.payment.as_ref(), amount, reason, now).await,
+            LinkCommand::Refund { amount, reason } => {
+                self.refund(link, state.payment.as_ref(), amount, reason, now)
+                    .await
+            }
             LinkCommand::Fire(timer) => Ok(expire(link, &timer, now).into()),
         }
     }
 
-    async fn pay(&self, link: &LinkRecord, source: PaymentSource, now: Timestamp) -> Result<Decided, EngineError> {
+    async fn pay(
+        &self,
+        link: &LinkRecord,
+        source: PaymentSource,
+        now: Timestamp,
+    ) -> Result<Decided, EngineError> {
         let amount = link.terms.amount;
         // Never charge for a link that could not accept the payment.
-        link.machine.clone().handle(&LinkEvent::PaymentSucceeded { amount, now })?;
-        let payer = EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id };
+        link.machine
+            .clone()
+            .handle(&LinkEvent::PaymentSucceeded { amount, now })?;
+        let payer = EntityRef {
+            env: link.env,
+            kind: EntityKind::PaymentLink,
+            id: link.id,
+        };
         let attempt = link.machine.data().failed_attempts;
         let outcome = self
             .core
             .processor(link.env)
-            .charge(ChargeRequest { payer, amount, source, idempotency_key: format!("{}-{attempt}", link.id) })
+            .charge(ChargeRequest {
+                payer,
+                amount,
+                source,
+                idempotency_key: format!("{}-{attempt}", link.id),
+            })
             .await;
 
         let mut next = link.clone();
@@ -159,7 +229,10 @@ impl LinkActor {
                 for e in [PaymentEvent::Approve, PaymentEvent::Capture] {
                     payment.machine.handle(&e)?;
                 }
-                (LinkEvent::PaymentSucceeded { amount, now }, "payment.completed")
+                (
+                    LinkEvent::PaymentSucceeded { amount, now },
+                    "payment.completed",
+                )
             }
             ChargeOutcome::Declined { reason, .. } => {
                 payment.machine.handle(&PaymentEvent::Fail { reason })?;
@@ -175,7 +248,8 @@ impl LinkActor {
                     }
                 }
                 LinkEffect::StartInstallmentPlan => {
-                    let (sub, commit) = super::subscription::create_commit(self.plan_subscription(link, now));
+                    let (sub, commit) =
+                        super::subscription::create_commit(self.plan_subscription(link, now));
                     next.subscription_id = Some(sub.id);
                     tx.commit.extend(commit);
                 }
@@ -183,14 +257,26 @@ impl LinkActor {
             }
         }
         tx.commit.put_payment(&payment);
-        tx.audit(event.name(), Some(from), next.machine.state_name(), Some(payment.id.to_hex()));
+        tx.audit(
+            event.name(),
+            Some(from),
+            next.machine.state_name(),
+            Some(payment.id.to_hex()),
+        );
         let captured = (next.payment_id == Some(payment.id)).then_some(payment);
         let (record, commit) = finish(next, tx, from, kind);
-        Ok(Decided { record, payment: captured, commit })
+        Ok(Decided {
+            record,
+            payment: captured,
+            commit,
+        })
     }
 
     fn plan_subscription(&self, link: &LinkRecord, now: Timestamp) -> SubscriptionRecord {
-        let plan = link.terms.installment_plan.expect("StartInstallmentPlan only for links with a plan");
+        let plan = link
+            .terms
+            .installment_plan
+            .expect("StartInstallmentPlan only for links with a plan");
         // The down payment covers the first period: installment 1 is due one interval later.
         let terms = SubscriptionTerms {
             amount: plan.per_installment_cents,
@@ -231,10 +317,16 @@ impl LinkActor {
         let from = next.machine.state_name();
         next.machine.handle(&event)?;
         // The link accepted: its captured payment must accept too, before money moves.
-        let mut payment = payment.cloned().ok_or_else(|| EngineError::Corrupt(format!("paid link {} has no payment", link.id)))?;
+        let mut payment = payment
+            .cloned()
+            .ok_or_else(|| EngineError::Corrupt(format!("paid link {} has no payment", link.id)))?;
         payment.machine.handle(&PaymentEvent::Refund { amount })?;
         payment.updated_at = now;
-        let payer = EntityRef { env: link.env, kind: EntityKind::PaymentLink, id: link.id };
+        let payer = EntityRef {
+            env: link.env,
+            kind: EntityKind::PaymentLink,
+            id: link.id,
+        };
         let refund_no = link.version;
         self.core
             .processor(link.env)
@@ -248,10 +340,22 @@ impl LinkActor {
             .map_err(|e| EngineError::Processor(e.to_string()))?;
         let mut tx = Tx::for_link(&next, now);
         tx.commit.put_payment(&payment);
-        let detail = format!("{amount} cents{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-        tx.audit("Refund", Some(from), next.machine.state_name(), Some(detail));
+        let detail = format!(
+            "{amount} cents{}",
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        tx.audit(
+            "Refund",
+            Some(from),
+            next.machine.state_name(),
+            Some(detail),
+        );
         let (record, commit) = finish(next, tx, from, "payment.refunded");
-        Ok(Decided { record, payment: Some(payment), commit })
+        Ok(Decided {
+            record,
+            payment: Some(payment),
+            commit,
+        })
     }
 }
 

@@ -17,15 +17,17 @@ pub use clock::{Clock, SystemClock, TestClock};
 pub use link::plan_subscription_id;
 
 use crate::domain::{
-    AuditEntry, EntityKind, EntityRef, EventObject, Environment, LinkRecord, NewLink, NewSubscription,
-    ObjectId, OutboxEvent, SubscriptionRecord, Timer,
+    AuditEntry, EntityKind, EntityRef, Environment, EventObject, LinkRecord, NewLink,
+    NewSubscription, ObjectId, OutboxEvent, SubscriptionRecord, Timer,
 };
 use crate::processor::{PaymentProcessor, PaymentSource};
 use crate::store::{Commit, Store, StoreError};
 use link::{LinkActor, LinkCommand, LinkMsg};
 use ractor::{Actor, ActorRef};
 use registry::Registry;
-use state_machines::{Cents, Dunning, PaymentLink, Rejected, Subscription, SubscriptionTerms, Timestamp};
+use state_machines::{
+    Cents, Dunning, PaymentLink, Rejected, Subscription, SubscriptionTerms, Timestamp,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,9 @@ pub enum EngineError {
     #[error("inconsistent data: {0}")]
     Corrupt(String),
 }
+
+/// Reads an entity's snapshot from the store.
+type Loader<T> = fn(&Store, Environment, ObjectId) -> Result<Option<T>, StoreError>;
 
 const TEST_CLOCK_OFFSET: &str = "test_clock_offset_ms";
 
@@ -117,12 +122,29 @@ pub(crate) struct Tx {
 }
 
 impl Tx {
-    pub fn new(env: Environment, kind: EntityKind, id: ObjectId, version: u64, now: Timestamp) -> Tx {
-        Tx { commit: Commit::new(), entity: EntityRef { env, kind, id }, version, now }
+    pub fn new(
+        env: Environment,
+        kind: EntityKind,
+        id: ObjectId,
+        version: u64,
+        now: Timestamp,
+    ) -> Tx {
+        Tx {
+            commit: Commit::new(),
+            entity: EntityRef { env, kind, id },
+            version,
+            now,
+        }
     }
 
     pub fn for_link(link: &LinkRecord, now: Timestamp) -> Tx {
-        Tx::new(link.env, EntityKind::PaymentLink, link.id, link.version, now)
+        Tx::new(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            link.version,
+            now,
+        )
     }
 
     pub fn for_subscription(sub: &SubscriptionRecord, now: Timestamp) -> Tx {
@@ -193,9 +215,17 @@ pub struct Engine(Arc<Inner>);
 impl Engine {
     /// Start the engine on an opened store. Timers already in the store are picked up by
     /// the schedulers at once: nothing scheduled before a restart is lost.
-    pub async fn start(store: Store, config: EngineConfig, processors: Processors, test_clock: Arc<TestClock>) -> Result<Engine, EngineError> {
+    pub async fn start(
+        store: Store,
+        config: EngineConfig,
+        processors: Processors,
+        test_clock: Arc<TestClock>,
+    ) -> Result<Engine, EngineError> {
         if let Some(bytes) = store.meta(TEST_CLOCK_OFFSET)? {
-            let offset = bytes.try_into().map(i64::from_be_bytes).map_err(|_| EngineError::Corrupt("test clock offset".into()))?;
+            let offset = bytes
+                .try_into()
+                .map(i64::from_be_bytes)
+                .map_err(|_| EngineError::Corrupt("test clock offset".into()))?;
             test_clock.restore_offset(offset);
         }
         let core = Arc::new(Core {
@@ -210,8 +240,10 @@ impl Engine {
         let links = Arc::new(Registry::new());
         let subscriptions = Arc::new(Registry::new());
         let restarts = Arc::new(AtomicU64::new(0));
-        let link_supervisor = spawn_supervisor("payment_link", links.clone(), restarts.clone()).await?;
-        let subscription_supervisor = spawn_supervisor("subscription", subscriptions.clone(), restarts.clone()).await?;
+        let link_supervisor =
+            spawn_supervisor("payment_link", links.clone(), restarts.clone()).await?;
+        let subscription_supervisor =
+            spawn_supervisor("subscription", subscriptions.clone(), restarts.clone()).await?;
         let engine = Engine(Arc::new(Inner {
             core,
             links,
@@ -239,12 +271,22 @@ impl Engine {
         self.0.core.clock(env).now()
     }
 
-    pub async fn create_link(&self, env: Environment, new: NewLink) -> Result<LinkRecord, EngineError> {
+    pub async fn create_link(
+        &self,
+        env: Environment,
+        new: NewLink,
+    ) -> Result<LinkRecord, EngineError> {
         let core = &self.0.core;
         let now = core.clock(env).now();
-        let expires_at = new.expires_at.or_else(|| core.config.link_lifetime.map(|d| now.plus_seconds(d.as_secs())));
+        let expires_at = new.expires_at.or_else(|| {
+            core.config
+                .link_lifetime
+                .map(|d| now.plus_seconds(d.as_secs()))
+        });
         if expires_at.is_some_and(|at| at <= now) {
-            return Err(EngineError::Invalid("expires_at must be in the future".into()));
+            return Err(EngineError::Invalid(
+                "expires_at must be in the future".into(),
+            ));
         }
         let link = LinkRecord {
             id: ObjectId::new(now.millis()),
@@ -263,27 +305,54 @@ impl Engine {
         Ok(link)
     }
 
-    pub async fn pay_link(&self, env: Environment, id: ObjectId, source: PaymentSource) -> Result<LinkRecord, EngineError> {
-        self.link_command(env, id, LinkCommand::Pay { source }).await
+    pub async fn pay_link(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        source: PaymentSource,
+    ) -> Result<LinkRecord, EngineError> {
+        self.link_command(env, id, LinkCommand::Pay { source })
+            .await
     }
 
-    pub async fn cancel_link(&self, env: Environment, id: ObjectId) -> Result<LinkRecord, EngineError> {
+    pub async fn cancel_link(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<LinkRecord, EngineError> {
         self.link_command(env, id, LinkCommand::Cancel).await
     }
 
     /// `amount: None` refunds everything that remains.
-    pub async fn refund_link(&self, env: Environment, id: ObjectId, amount: Option<Cents>, reason: Option<String>) -> Result<LinkRecord, EngineError> {
-        self.link_command(env, id, LinkCommand::Refund { amount, reason }).await
+    pub async fn refund_link(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        amount: Option<Cents>,
+        reason: Option<String>,
+    ) -> Result<LinkRecord, EngineError> {
+        self.link_command(env, id, LinkCommand::Refund { amount, reason })
+            .await
     }
 
-    pub async fn link(&self, env: Environment, id: ObjectId) -> Result<Option<LinkRecord>, EngineError> {
+    pub async fn link(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<Option<LinkRecord>, EngineError> {
         self.store().read_barrier().await;
         Ok(self.store().link(env, id)?)
     }
 
-    pub async fn create_subscription(&self, env: Environment, new: NewSubscription) -> Result<SubscriptionRecord, EngineError> {
+    pub async fn create_subscription(
+        &self,
+        env: Environment,
+        new: NewSubscription,
+    ) -> Result<SubscriptionRecord, EngineError> {
         if new.count == Some(0) {
-            return Err(EngineError::Invalid("count must be at least 1 (omit it to bill until cancelled)".into()));
+            return Err(EngineError::Invalid(
+                "count must be at least 1 (omit it to bill until cancelled)".into(),
+            ));
         }
         let core = &self.0.core;
         let now = core.clock(env).now();
@@ -316,11 +385,20 @@ impl Engine {
         Ok(record)
     }
 
-    pub async fn cancel_subscription(&self, env: Environment, id: ObjectId) -> Result<SubscriptionRecord, EngineError> {
-        self.subscription_command(env, id, SubscriptionCommand::Cancel).await
+    pub async fn cancel_subscription(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<SubscriptionRecord, EngineError> {
+        self.subscription_command(env, id, SubscriptionCommand::Cancel)
+            .await
     }
 
-    pub async fn subscription(&self, env: Environment, id: ObjectId) -> Result<Option<SubscriptionRecord>, EngineError> {
+    pub async fn subscription(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<Option<SubscriptionRecord>, EngineError> {
         self.store().read_barrier().await;
         Ok(self.store().subscription(env, id)?)
     }
@@ -333,7 +411,9 @@ impl Engine {
             let _in_order = self.0.advancing.lock().await;
             let now = clock.advance(secs);
             // Durable before anything fires: after a restart the sandbox is still in the future.
-            self.store().set_meta(TEST_CLOCK_OFFSET, &clock.offset_ms().to_be_bytes()).await?;
+            self.store()
+                .set_meta(TEST_CLOCK_OFFSET, &clock.offset_ms().to_be_bytes())
+                .await?;
             now
         };
         self.fire_due(Environment::Test).await?;
@@ -349,8 +429,14 @@ impl Engine {
     pub(crate) async fn fire(&self, timer: Timer) -> Result<(), EngineError> {
         let (env, id) = (timer.entity.env, timer.entity.id);
         let result = match timer.entity.kind {
-            EntityKind::PaymentLink => self.link_command(env, id, LinkCommand::Fire(timer)).await.map(drop),
-            EntityKind::Subscription => self.subscription_command(env, id, SubscriptionCommand::Fire(timer)).await.map(drop),
+            EntityKind::PaymentLink => self
+                .link_command(env, id, LinkCommand::Fire(timer))
+                .await
+                .map(drop),
+            EntityKind::Subscription => self
+                .subscription_command(env, id, SubscriptionCommand::Fire(timer))
+                .await
+                .map(drop),
             EntityKind::Payment => Err(EngineError::NotFound),
         };
         match result {
@@ -391,44 +477,95 @@ impl Engine {
         Ok(())
     }
 
-    async fn link_command(&self, env: Environment, id: ObjectId, command: LinkCommand) -> Result<LinkRecord, EngineError> {
-        let core = self.0.core.clone();
-        let supervisor = self.0.link_supervisor.get_cell();
-        let spawn = || async move {
-            // Load only after every queued commit is applied: the snapshot is the latest.
-            core.store.read_barrier().await;
-            let record = core.store.link(env, id)?.ok_or(EngineError::NotFound)?;
-            let (actor, _) = Actor::spawn_linked(None, LinkActor { core }, record, supervisor)
-                .await
-                .map_err(|e| EngineError::Unavailable(e.to_string()))?;
-            Ok(actor)
+    async fn link_command(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        command: LinkCommand,
+    ) -> Result<LinkRecord, EngineError> {
+        let actor = LinkActor {
+            core: self.0.core.clone(),
         };
-        let (answer, seq) = self.0.links.call((env, id), spawn, |reply| LinkMsg(command, reply)).await?;
-        self.store().wait_durable(seq).await;
-        answer
+        self.route(
+            &self.0.links,
+            &self.0.link_supervisor,
+            (env, id),
+            Store::link,
+            actor,
+            |reply| LinkMsg(command, reply),
+        )
+        .await
     }
 
-    async fn subscription_command(&self, env: Environment, id: ObjectId, command: SubscriptionCommand) -> Result<SubscriptionRecord, EngineError> {
-        let core = self.0.core.clone();
-        let supervisor = self.0.subscription_supervisor.get_cell();
+    async fn subscription_command(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        command: SubscriptionCommand,
+    ) -> Result<SubscriptionRecord, EngineError> {
+        let actor = SubscriptionActor {
+            core: self.0.core.clone(),
+        };
+        let (registry, supervisor) = (&self.0.subscriptions, &self.0.subscription_supervisor);
+        self.route(
+            registry,
+            supervisor,
+            (env, id),
+            Store::subscription,
+            actor,
+            |reply| SubscriptionMsg(command, reply),
+        )
+        .await
+    }
+
+    /// Send a command to an entity's actor, spawning it from its latest snapshot when it is
+    /// not resident, and return once the answer is durable.
+    async fn route<A, R>(
+        &self,
+        registry: &Registry<A::Msg>,
+        supervisor: &ActorRef<()>,
+        (env, id): registry::Key,
+        load: Loader<A::Arguments>,
+        actor: A,
+        message: impl FnOnce(ractor::RpcReplyPort<Reply<R>>) -> A::Msg,
+    ) -> Result<R, EngineError>
+    where
+        A: Actor,
+        R: Send + 'static,
+    {
+        let store = self.0.core.store.clone();
+        let supervisor = supervisor.get_cell();
         let spawn = || async move {
-            core.store.read_barrier().await;
-            let record = core.store.subscription(env, id)?.ok_or(EngineError::NotFound)?;
-            let (actor, _) = Actor::spawn_linked(None, SubscriptionActor { core }, record, supervisor)
+            // Load only after every queued commit is applied: the snapshot is the latest.
+            store.read_barrier().await;
+            let record = load(&store, env, id)?.ok_or(EngineError::NotFound)?;
+            let (actor, _) = Actor::spawn_linked(None, actor, record, supervisor)
                 .await
                 .map_err(|e| EngineError::Unavailable(e.to_string()))?;
             Ok(actor)
         };
-        let (answer, seq) = self.0.subscriptions.call((env, id), spawn, |reply| SubscriptionMsg(command, reply)).await?;
+        let (answer, seq) = registry.call((env, id), spawn, message).await?;
         self.store().wait_durable(seq).await;
         answer
     }
 }
 
-async fn spawn_supervisor<M: ractor::Message>(kind: &'static str, registry: Arc<Registry<M>>, restarts: Arc<AtomicU64>) -> Result<ActorRef<()>, EngineError> {
+async fn spawn_supervisor<M: ractor::Message>(
+    kind: &'static str,
+    registry: Arc<Registry<M>>,
+    restarts: Arc<AtomicU64>,
+) -> Result<ActorRef<()>, EngineError> {
     let forget = Arc::new(move |actor| registry.forget(actor));
-    let (supervisor, _) = Actor::spawn(None, Supervisor { kind, forget, restarts }, ())
-        .await
-        .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+    let (supervisor, _) = Actor::spawn(
+        None,
+        Supervisor {
+            kind,
+            forget,
+            restarts,
+        },
+        (),
+    )
+    .await
+    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
     Ok(supervisor)
 }

@@ -47,7 +47,11 @@ impl<M: Message> Drop for InFlight<'_, M> {
 
 impl<M: Message> Registry<M> {
     pub fn new() -> Registry<M> {
-        Registry { slots: DashMap::new(), keys: DashMap::new(), epoch: Instant::now() }
+        Registry {
+            slots: DashMap::new(),
+            keys: DashMap::new(),
+            epoch: Instant::now(),
+        }
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -69,12 +73,19 @@ impl<M: Message> Registry<M> {
     {
         let slot = {
             let entry = self.slots.entry(key).or_insert_with(|| {
-                Arc::new(Slot { actor: tokio::sync::OnceCell::new(), inflight: AtomicUsize::new(0), last_used: AtomicU64::new(0) })
+                Arc::new(Slot {
+                    actor: tokio::sync::OnceCell::new(),
+                    inflight: AtomicUsize::new(0),
+                    last_used: AtomicU64::new(0),
+                })
             });
             entry.inflight.fetch_add(1, Ordering::AcqRel);
             entry.clone()
         };
-        let _in_flight = InFlight { slot: &slot, now: self.elapsed_ms() };
+        let _in_flight = InFlight {
+            slot: &slot,
+            now: self.elapsed_ms(),
+        };
         let spawn_and_register = || async {
             let actor = spawn().await?;
             self.keys.insert(actor.get_id(), key);
@@ -84,7 +95,9 @@ impl<M: Message> Registry<M> {
             Ok(actor) => actor.clone(),
             Err(e) => {
                 // Nothing to keep for an unknown id; leave the slot to others still using it.
-                self.slots.remove_if(&key, |_, s| s.actor.get().is_none() && s.inflight.load(Ordering::Acquire) == 1);
+                self.slots.remove_if(&key, |_, s| {
+                    s.actor.get().is_none() && s.inflight.load(Ordering::Acquire) == 1
+                });
                 return Err(e);
             }
         };
@@ -96,7 +109,9 @@ impl<M: Message> Registry<M> {
             // caller is told to retry rather than told it failed.
             _ => {
                 self.forget(actor.get_id());
-                Err(EngineError::Unavailable("the entity's actor restarted; retry the request".into()))
+                Err(EngineError::Unavailable(
+                    "the entity's actor restarted; retry the request".into(),
+                ))
             }
         }
     }
@@ -104,7 +119,9 @@ impl<M: Message> Registry<M> {
     /// Forget a dead actor so the next command respawns its entity.
     pub fn forget(&self, actor: ActorId) {
         if let Some((_, key)) = self.keys.remove(&actor) {
-            self.slots.remove_if(&key, |_, s| s.actor.get().map(|a| a.get_id()) == Some(actor));
+            self.slots.remove_if(&key, |_, s| {
+                s.actor.get().map(|a| a.get_id()) == Some(actor)
+            });
         }
     }
 
@@ -113,9 +130,15 @@ impl<M: Message> Registry<M> {
         let now = self.elapsed_ms();
         let idle_ms = idle.as_millis() as u64;
         let is_idle = |s: &Slot<M>| {
-            s.inflight.load(Ordering::Acquire) == 0 && now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= idle_ms
+            s.inflight.load(Ordering::Acquire) == 0
+                && now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= idle_ms
         };
-        let candidates: Vec<Key> = self.slots.iter().filter(|e| is_idle(e.value())).map(|e| *e.key()).collect();
+        let candidates: Vec<Key> = self
+            .slots
+            .iter()
+            .filter(|e| is_idle(e.value()))
+            .map(|e| *e.key())
+            .collect();
         let mut stopped = 0;
         for key in candidates {
             if let Some((_, slot)) = self.slots.remove_if(&key, |_, s| is_idle(s)) {
@@ -135,11 +158,17 @@ impl<M: Message> Registry<M> {
 
     /// Stop every resident actor and wait until they are gone.
     pub async fn stop_all(&self) {
-        let actors: Vec<ActorRef<M>> = self.slots.iter().filter_map(|e| e.actor.get().cloned()).collect();
+        let actors: Vec<ActorRef<M>> = self
+            .slots
+            .iter()
+            .filter_map(|e| e.actor.get().cloned())
+            .collect();
         self.slots.clear();
         self.keys.clear();
         for actor in actors {
-            let _ = actor.stop_and_wait(Some("engine shutdown".into()), None).await;
+            let _ = actor
+                .stop_and_wait(Some("engine shutdown".into()), None)
+                .await;
         }
     }
 }

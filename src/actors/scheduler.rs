@@ -23,7 +23,12 @@ pub(super) async fn fire_due(engine: &Engine, env: Environment) -> Result<usize,
     let mut attempted: HashSet<Timer> = HashSet::new();
     loop {
         let now = core.clock(env).now();
-        let due: Vec<Timer> = core.store.due_timers(env, now, BATCH)?.into_iter().filter(|t| !attempted.contains(t)).collect();
+        let due: Vec<Timer> = core
+            .store
+            .due_timers(env, now, BATCH)?
+            .into_iter()
+            .filter(|t| !attempted.contains(t))
+            .collect();
         if due.is_empty() {
             return Ok(attempted.len());
         }
@@ -32,12 +37,17 @@ pub(super) async fn fire_due(engine: &Engine, env: Environment) -> Result<usize,
         let mut per_entity: HashMap<EntityRef, Vec<Timer>> = HashMap::new();
         for timer in due {
             attempted.insert(timer);
-            per_entity.entry(timer.entity).or_insert_with(|| {
-                order.push(timer.entity);
-                Vec::new()
-            }).push(timer);
+            per_entity
+                .entry(timer.entity)
+                .or_insert_with(|| {
+                    order.push(timer.entity);
+                    Vec::new()
+                })
+                .push(timer);
         }
-        let groups = order.into_iter().map(|e| per_entity.remove(&e).expect("grouped above"));
+        let groups = order
+            .into_iter()
+            .map(|e| per_entity.remove(&e).expect("grouped above"));
         stream::iter(groups)
             .for_each_concurrent(core.config.firing_concurrency, |timers| async move {
                 for timer in timers {
@@ -88,7 +98,9 @@ pub(super) fn spawn_loop(inner: Weak<Inner>, env: Environment) -> tokio::task::J
 pub(super) fn spawn_passivator(inner: Weak<Inner>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Some(period) = inner.upgrade().map(|i| i.core.config.passivate_after) else { return };
+            let Some(period) = inner.upgrade().map(|i| i.core.config.passivate_after) else {
+                return;
+            };
             tokio::time::sleep((period / 2).max(Duration::from_millis(100))).await;
             let Some(inner) = inner.upgrade() else { return };
             let passivated = Engine(inner).passivate_idle(period);

@@ -43,7 +43,9 @@ impl FromStr for Environment {
         match s {
             "test" => Ok(Environment::Test),
             "live" => Ok(Environment::Live),
-            other => Err(format!("environment must be \"test\" or \"live\", got {other:?}")),
+            other => Err(format!(
+                "environment must be \"test\" or \"live\", got {other:?}"
+            )),
         }
     }
 }

@@ -48,7 +48,10 @@ impl ObjectId {
     /// The id a record derived from `source` always gets: the same inputs give the same id
     /// in every process and after every crash (the subscription a paid link starts).
     pub fn derived(source: ObjectId, purpose: &str) -> ObjectId {
-        let digest = Sha256::new().chain_update(purpose).chain_update(source.0).finalize();
+        let digest = Sha256::new()
+            .chain_update(purpose)
+            .chain_update(source.0)
+            .finalize();
         let mut b = [0u8; 12];
         b[..4].copy_from_slice(&source.0[..4]);
         b[4..].copy_from_slice(&digest[..8]);
@@ -128,7 +131,12 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in ["", "681xyz789abc123456789012", "abc", "681abc789abc1234567890123"] {
+        for bad in [
+            "",
+            "681xyz789abc123456789012",
+            "abc",
+            "681abc789abc1234567890123",
+        ] {
             assert!(bad.parse::<ObjectId>().is_err(), "{bad}");
         }
     }
@@ -136,8 +144,14 @@ mod tests {
     #[test]
     fn derived_ids_are_deterministic_and_distinct_per_purpose() {
         let link = ObjectId::new(1_700_000_000_000);
-        assert_eq!(ObjectId::derived(link, "subscription"), ObjectId::derived(link, "subscription"));
-        assert_ne!(ObjectId::derived(link, "subscription"), ObjectId::derived(link, "payment"));
+        assert_eq!(
+            ObjectId::derived(link, "subscription"),
+            ObjectId::derived(link, "subscription")
+        );
+        assert_ne!(
+            ObjectId::derived(link, "subscription"),
+            ObjectId::derived(link, "payment")
+        );
         assert_ne!(ObjectId::derived(link, "subscription"), link);
     }
 }

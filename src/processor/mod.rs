@@ -33,8 +33,14 @@ pub struct ChargeRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    Succeeded { reference: String, method: PaymentMethod },
-    Declined { reason: String, method: PaymentMethod },
+    Succeeded {
+        reference: String,
+        method: PaymentMethod,
+    },
+    Declined {
+        reason: String,
+        method: PaymentMethod,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -1,7 +1,9 @@
 //! The sandbox processor: a faithful stand-in for Stripe in the test environment. Outcomes
 //! follow Stripe's test cards, and tests can make the next charges of one payer fail.
 
-use super::{ChargeOutcome, ChargeRequest, PaymentProcessor, PaymentSource, RefundRefused, RefundRequest};
+use super::{
+    ChargeOutcome, ChargeRequest, PaymentProcessor, PaymentSource, RefundRefused, RefundRequest,
+};
 use crate::domain::{ObjectId, PaymentMethod};
 use futures::future::BoxFuture;
 use std::collections::{HashMap, HashSet};
@@ -23,7 +25,10 @@ impl Sandbox {
 
     /// The next `times` charges for `payer` are declined.
     pub fn fail_next(&self, payer: ObjectId, times: u32) {
-        self.failures.lock().expect("not poisoned").insert(payer, times);
+        self.failures
+            .lock()
+            .expect("not poisoned")
+            .insert(payer, times);
     }
 
     /// Fault injection for supervision tests: the next charge for `payer` panics inside the
@@ -46,7 +51,12 @@ impl Sandbox {
 
 impl PaymentProcessor for Sandbox {
     fn charge(&self, request: ChargeRequest) -> BoxFuture<'static, ChargeOutcome> {
-        if self.panics.lock().expect("not poisoned").remove(&request.payer.id) {
+        if self
+            .panics
+            .lock()
+            .expect("not poisoned")
+            .remove(&request.payer.id)
+        {
             panic!("sandbox: injected processor panic for {}", request.payer.id);
         }
         let method = match request.source {
@@ -54,17 +64,25 @@ impl PaymentProcessor for Sandbox {
             _ => PaymentMethod::Card,
         };
         let declined = match &request.source {
-            PaymentSource::Card(number) if number != TEST_CARD_OK => Some(if number == TEST_CARD_DECLINED {
-                "card_declined"
-            } else {
-                "incorrect_number"
-            }),
+            PaymentSource::Card(number) if number != TEST_CARD_OK => {
+                Some(if number == TEST_CARD_DECLINED {
+                    "card_declined"
+                } else {
+                    "incorrect_number"
+                })
+            }
             _ if self.take_failure(request.payer.id) => Some("card_declined"),
             _ => None,
         };
         let outcome = match declined {
-            Some(reason) => ChargeOutcome::Declined { reason: reason.into(), method },
-            None => ChargeOutcome::Succeeded { reference: format!("ch_sandbox_{}", request.idempotency_key), method },
+            Some(reason) => ChargeOutcome::Declined {
+                reason: reason.into(),
+                method,
+            },
+            None => ChargeOutcome::Succeeded {
+                reference: format!("ch_sandbox_{}", request.idempotency_key),
+                method,
+            },
         };
         Box::pin(async move { outcome })
     }

@@ -59,30 +59,86 @@ impl Commit {
     }
 
     pub fn create_link(&mut self, link: &LinkRecord) {
-        self.ops.push(Op::Put(TreeId::Links, keys::record(link.env, link.id), encode(link)));
+        self.ops.push(Op::Put(
+            TreeId::Links,
+            keys::record(link.env, link.id),
+            encode(link),
+        ));
         let t = &link.terms;
-        self.index_new(link.env, EntityKind::PaymentLink, link.id, t.carrier_id, t.employer_id);
-        self.index_status(link.env, EntityKind::PaymentLink, link.id, None, link.machine.state_name());
+        self.index_new(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            t.carrier_id,
+            t.employer_id,
+        );
+        self.index_status(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            None,
+            link.machine.state_name(),
+        );
     }
 
     pub fn put_link(&mut self, link: &LinkRecord, old_status: &str) {
-        self.ops.push(Op::Put(TreeId::Links, keys::record(link.env, link.id), encode(link)));
-        self.index_status(link.env, EntityKind::PaymentLink, link.id, Some(old_status), link.machine.state_name());
+        self.ops.push(Op::Put(
+            TreeId::Links,
+            keys::record(link.env, link.id),
+            encode(link),
+        ));
+        self.index_status(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            Some(old_status),
+            link.machine.state_name(),
+        );
     }
 
     pub fn create_subscription(&mut self, sub: &SubscriptionRecord) {
-        self.ops.push(Op::Put(TreeId::Subscriptions, keys::record(sub.env, sub.id), encode(sub)));
-        self.index_new(sub.env, EntityKind::Subscription, sub.id, sub.carrier_id, sub.employer_id);
-        self.index_status(sub.env, EntityKind::Subscription, sub.id, None, sub.machine.state_name());
+        self.ops.push(Op::Put(
+            TreeId::Subscriptions,
+            keys::record(sub.env, sub.id),
+            encode(sub),
+        ));
+        self.index_new(
+            sub.env,
+            EntityKind::Subscription,
+            sub.id,
+            sub.carrier_id,
+            sub.employer_id,
+        );
+        self.index_status(
+            sub.env,
+            EntityKind::Subscription,
+            sub.id,
+            None,
+            sub.machine.state_name(),
+        );
     }
 
     pub fn put_subscription(&mut self, sub: &SubscriptionRecord, old_status: &str) {
-        self.ops.push(Op::Put(TreeId::Subscriptions, keys::record(sub.env, sub.id), encode(sub)));
-        self.index_status(sub.env, EntityKind::Subscription, sub.id, Some(old_status), sub.machine.state_name());
+        self.ops.push(Op::Put(
+            TreeId::Subscriptions,
+            keys::record(sub.env, sub.id),
+            encode(sub),
+        ));
+        self.index_status(
+            sub.env,
+            EntityKind::Subscription,
+            sub.id,
+            Some(old_status),
+            sub.machine.state_name(),
+        );
     }
 
     pub fn put_payment(&mut self, payment: &PaymentRecord) {
-        self.ops.push(Op::Put(TreeId::Payments, keys::record(payment.env, payment.id), encode(payment)));
+        self.ops.push(Op::Put(
+            TreeId::Payments,
+            keys::record(payment.env, payment.id),
+            encode(payment),
+        ));
     }
 
     pub fn audit(&mut self, entry: &AuditEntry) {
@@ -91,29 +147,52 @@ impl Commit {
     }
 
     pub fn event(&mut self, event: &OutboxEvent) {
-        self.ops.push(Op::Put(TreeId::Outbox, keys::outbox(event.env, event.id), encode(event)));
+        self.ops.push(Op::Put(
+            TreeId::Outbox,
+            keys::outbox(event.env, event.id),
+            encode(event),
+        ));
     }
 
     pub fn set_timer(&mut self, timer: &Timer) {
         self.timer_envs.push(timer.entity.env);
-        self.ops.push(Op::Put(TreeId::Timers, timer_key(timer), encode(timer)));
+        self.ops
+            .push(Op::Put(TreeId::Timers, timer_key(timer), encode(timer)));
     }
 
     pub fn clear_timer(&mut self, timer: &Timer) {
         self.ops.push(Op::Delete(TreeId::Timers, timer_key(timer)));
     }
 
-    fn index_new(&mut self, env: Environment, kind: EntityKind, id: ObjectId, carrier: ObjectId, employer: ObjectId) {
+    fn index_new(
+        &mut self,
+        env: Environment,
+        kind: EntityKind,
+        id: ObjectId,
+        carrier: ObjectId,
+        employer: ObjectId,
+    ) {
         for (field, value) in [
             (IndexField::All, &[][..]),
             (IndexField::Carrier, &carrier.bytes()[..]),
             (IndexField::Employer, &employer.bytes()[..]),
         ] {
-            self.ops.push(Op::Put(TreeId::Indexes, keys::index(env, kind, field, value, id), Vec::new()));
+            self.ops.push(Op::Put(
+                TreeId::Indexes,
+                keys::index(env, kind, field, value, id),
+                Vec::new(),
+            ));
         }
     }
 
-    fn index_status(&mut self, env: Environment, kind: EntityKind, id: ObjectId, old: Option<&str>, new: &str) {
+    fn index_status(
+        &mut self,
+        env: Environment,
+        kind: EntityKind,
+        id: ObjectId,
+        old: Option<&str>,
+        new: &str,
+    ) {
         if old == Some(new) {
             return;
         }
@@ -127,5 +206,12 @@ impl Commit {
 }
 
 pub(crate) fn timer_key(t: &Timer) -> Vec<u8> {
-    keys::timer(t.entity.env, t.due, t.entity.kind, t.entity.id, t.cycle, t.attempt)
+    keys::timer(
+        t.entity.env,
+        t.due,
+        t.entity.kind,
+        t.entity.id,
+        t.cycle,
+        t.attempt,
+    )
 }

@@ -57,7 +57,8 @@ impl Committer {
             thread: handle.thread().clone(),
             handle: Mutex::new(Some(handle)),
         });
-        tx.send(committer.clone()).expect("the committer thread is waiting");
+        tx.send(committer.clone())
+            .expect("the committer thread is waiting");
         committer
     }
 
@@ -135,7 +136,10 @@ impl Committer {
 }
 
 fn fail_stop(what: &str, error: &str) -> ! {
-    tracing::error!(error, "{what} failed; aborting before anything else is acknowledged");
+    tracing::error!(
+        error,
+        "{what} failed; aborting before anything else is acknowledged"
+    );
     eprintln!("premia: {what} failed: {error}; aborting");
     std::process::abort();
 }

@@ -34,7 +34,14 @@ pub fn outbox(env: Environment, event_id: ObjectId) -> Vec<u8> {
 }
 
 /// Timers sort by due time, so "what is due" is a prefix range scan.
-pub fn timer(env: Environment, due: Timestamp, kind: EntityKind, id: ObjectId, cycle: u32, attempt: u32) -> Vec<u8> {
+pub fn timer(
+    env: Environment,
+    due: Timestamp,
+    kind: EntityKind,
+    id: ObjectId,
+    cycle: u32,
+    attempt: u32,
+) -> Vec<u8> {
     let mut k = Vec::with_capacity(31);
     k.push(env.tag());
     k.extend_from_slice(&due_bytes(due));
@@ -85,7 +92,12 @@ impl IndexField {
     }
 }
 
-pub fn index_prefix(env: Environment, kind: EntityKind, field: IndexField, value: &[u8]) -> Vec<u8> {
+pub fn index_prefix(
+    env: Environment,
+    kind: EntityKind,
+    field: IndexField,
+    value: &[u8],
+) -> Vec<u8> {
     let mut k = Vec::with_capacity(3 + value.len() + 1 + 12);
     k.push(env.tag());
     k.push(kind.tag());
@@ -96,7 +108,13 @@ pub fn index_prefix(env: Environment, kind: EntityKind, field: IndexField, value
     k
 }
 
-pub fn index(env: Environment, kind: EntityKind, field: IndexField, value: &[u8], id: ObjectId) -> Vec<u8> {
+pub fn index(
+    env: Environment,
+    kind: EntityKind,
+    field: IndexField,
+    value: &[u8],
+    id: ObjectId,
+) -> Vec<u8> {
     let mut k = index_prefix(env, kind, field, value);
     k.extend_from_slice(id.bytes());
     k

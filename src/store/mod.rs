@@ -54,8 +54,12 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
-        let db = sled::Config::new().path(dir).cache_capacity(256 * 1024 * 1024).open()?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
         // sled's log; fdatasync'd after every flush (see committer.rs).
         let log_path = dir.join("db");
         let log = std::fs::File::open(&log_path)
@@ -70,7 +74,8 @@ impl Store {
             indexes: db.open_tree("indexes")?,
         };
         let writer = trees.clone();
-        let committer = Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
+        let committer =
+            Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
         Ok(Store {
             links: trees.links,
             subscriptions: trees.subscriptions,
@@ -112,7 +117,6 @@ impl Store {
         }
     }
 
-
     /// The seq of the latest write handed over.
     pub fn last_seq(&self) -> u64 {
         self.committer.last_seq()
@@ -141,16 +145,28 @@ impl Store {
         get(&self.links, &keys::record(env, id))
     }
 
-    pub fn subscription(&self, env: Environment, id: ObjectId) -> Result<Option<SubscriptionRecord>, StoreError> {
+    pub fn subscription(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<Option<SubscriptionRecord>, StoreError> {
         get(&self.subscriptions, &keys::record(env, id))
     }
 
-    pub fn payment(&self, env: Environment, id: ObjectId) -> Result<Option<PaymentRecord>, StoreError> {
+    pub fn payment(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
         get(&self.payments, &keys::record(env, id))
     }
 
     /// Every transition of one entity, oldest first.
-    pub fn audit_trail(&self, env: Environment, id: ObjectId) -> Result<Vec<AuditEntry>, StoreError> {
+    pub fn audit_trail(
+        &self,
+        env: Environment,
+        id: ObjectId,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         scan(&self.audit, &keys::audit_prefix(env, id))
     }
 
@@ -171,7 +187,12 @@ impl Store {
     }
 
     /// Timers of `env` due at or before `now`, earliest first, at most `limit`.
-    pub fn due_timers(&self, env: Environment, now: Timestamp, limit: usize) -> Result<Vec<Timer>, StoreError> {
+    pub fn due_timers(
+        &self,
+        env: Environment,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Timer>, StoreError> {
         let start = vec![env.tag()];
         let end = keys::timers_due_end(env, now);
         self.timers
@@ -205,7 +226,13 @@ impl Store {
     }
 
     /// Ids in an index, newest first.
-    pub fn index_ids(&self, env: Environment, kind: EntityKind, field: IndexField, value: &[u8]) -> Result<Vec<ObjectId>, StoreError> {
+    pub fn index_ids(
+        &self,
+        env: Environment,
+        kind: EntityKind,
+        field: IndexField,
+        value: &[u8],
+    ) -> Result<Vec<ObjectId>, StoreError> {
         let prefix = keys::index_prefix(env, kind, field, value);
         self.indexes
             .scan_prefix(prefix)
@@ -247,7 +274,15 @@ impl Trees {
 
     /// One sled transaction. sled may run the closure more than once; it only writes.
     fn apply_chunk(&self, commits: &[Commit]) -> Result<(), String> {
-        let trees = (&self.links, &self.subscriptions, &self.payments, &self.audit, &self.outbox, &self.timers, &self.indexes);
+        let trees = (
+            &self.links,
+            &self.subscriptions,
+            &self.payments,
+            &self.audit,
+            &self.outbox,
+            &self.timers,
+            &self.indexes,
+        );
         trees
             .transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
                 let tree = |id: TreeId| match id {
@@ -285,7 +320,10 @@ impl Drop for Store {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { key: hex::encode(key), error: e.to_string() })
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        key: hex::encode(key),
+        error: e.to_string(),
+    })
 }
 
 fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {

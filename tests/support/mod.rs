@@ -2,7 +2,10 @@
 //! a frozen test clock, and builders for links and subscriptions.
 #![allow(dead_code)]
 
-use premia::domain::{Customer, Environment, InstallmentPlan, LinkRecord, NewLink, NewSubscription, ObjectId, PaymentType, SubscriptionRecord};
+use premia::domain::{
+    Customer, Environment, InstallmentPlan, LinkRecord, NewLink, NewSubscription, ObjectId,
+    PaymentType, SubscriptionRecord,
+};
 use premia::{Engine, EngineConfig, Processors, Sandbox, Store, TestClock};
 use state_machines::{Cents, Dunning, Interval, OnExhausted, Timestamp};
 use std::collections::BTreeMap;
@@ -19,7 +22,10 @@ pub fn config() -> EngineConfig {
     EngineConfig {
         passivate_after: Duration::from_secs(300),
         link_lifetime: Some(Duration::from_secs(30 * DAY)),
-        dunning: Dunning { retry_after_secs: vec![DAY, 3 * DAY], on_exhausted: OnExhausted::Cancel },
+        dunning: Dunning {
+            retry_after_secs: vec![DAY, 3 * DAY],
+            on_exhausted: OnExhausted::Cancel,
+        },
         firing_concurrency: 256,
     }
 }
@@ -42,10 +48,25 @@ impl TestEngine {
     /// An engine on an existing data dir (a restart), with a clock frozen at `START`.
     pub async fn open(dir: &Path, config: EngineConfig) -> TestEngine {
         let sandbox = Arc::new(Sandbox::new());
-        let processors = Processors { test: sandbox.clone(), live: sandbox.clone() };
+        let processors = Processors {
+            test: sandbox.clone(),
+            live: sandbox.clone(),
+        };
         let store = Store::open(dir).unwrap();
-        let engine = Engine::start(store, config, processors, Arc::new(TestClock::frozen(START))).await.unwrap();
-        TestEngine { engine, sandbox, dir: dir.to_path_buf(), _temp: None }
+        let engine = Engine::start(
+            store,
+            config,
+            processors,
+            Arc::new(TestClock::frozen(START)),
+        )
+        .await
+        .unwrap();
+        TestEngine {
+            engine,
+            sandbox,
+            dir: dir.to_path_buf(),
+            _temp: None,
+        }
     }
 
     /// Shut down cleanly and start again on the same data dir.
@@ -59,20 +80,34 @@ impl TestEngine {
     }
 
     pub async fn link(&self, amount: u64) -> LinkRecord {
-        self.engine.create_link(ENV, new_link(amount, None)).await.unwrap()
+        self.engine
+            .create_link(ENV, new_link(amount, None))
+            .await
+            .unwrap()
     }
 
     pub async fn paid_link(&self, amount: u64) -> LinkRecord {
         let link = self.link(amount).await;
-        self.engine.pay_link(ENV, link.id, premia::PaymentSource::OnFile).await.unwrap()
+        self.engine
+            .pay_link(ENV, link.id, premia::PaymentSource::OnFile)
+            .await
+            .unwrap()
     }
 
     pub async fn reload_link(&self, id: ObjectId) -> LinkRecord {
-        self.engine.link(ENV, id).await.unwrap().expect("link exists")
+        self.engine
+            .link(ENV, id)
+            .await
+            .unwrap()
+            .expect("link exists")
     }
 
     pub async fn reload_subscription(&self, id: ObjectId) -> SubscriptionRecord {
-        self.engine.subscription(ENV, id).await.unwrap().expect("subscription exists")
+        self.engine
+            .subscription(ENV, id)
+            .await
+            .unwrap()
+            .expect("subscription exists")
     }
 }
 
@@ -93,14 +128,26 @@ pub fn new_link(amount: u64, plan: Option<(u32, u64)>) -> NewLink {
         payment_type: PaymentType::DownPayment,
         premium_cents: None,
         fee_cents: None,
-        customer: Customer { name: Some("Smith Industries".into()), email: Some("billing@smith.example".into()), phone: None },
-        installment_plan: plan.map(|(count, per)| InstallmentPlan { count, interval: Interval::Monthly, per_installment_cents: cents(per) }),
+        customer: Customer {
+            name: Some("Smith Industries".into()),
+            email: Some("billing@smith.example".into()),
+            phone: None,
+        },
+        installment_plan: plan.map(|(count, per)| InstallmentPlan {
+            count,
+            interval: Interval::Monthly,
+            per_installment_cents: cents(per),
+        }),
         metadata: BTreeMap::new(),
         expires_at: None,
     }
 }
 
-pub fn new_subscription(amount: u64, count: Option<u32>, first_billing_at: Option<Timestamp>) -> NewSubscription {
+pub fn new_subscription(
+    amount: u64,
+    count: Option<u32>,
+    first_billing_at: Option<Timestamp>,
+) -> NewSubscription {
     NewSubscription {
         carrier_id: "680abc456def789012345678".parse().unwrap(),
         employer_id: "681abc789abc123456789012".parse().unwrap(),
@@ -108,7 +155,11 @@ pub fn new_subscription(amount: u64, count: Option<u32>, first_billing_at: Optio
         amount: cents(amount),
         interval: Interval::Monthly,
         count,
-        customer: Customer { name: None, email: Some("billing@acme.example".into()), phone: None },
+        customer: Customer {
+            name: None,
+            email: Some("billing@acme.example".into()),
+            phone: None,
+        },
         metadata: BTreeMap::new(),
         first_billing_at,
     }
