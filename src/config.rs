@@ -21,6 +21,12 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: String,
     pub data_dir: PathBuf,
+    /// Base of the URLs the API hands out (checkout pages); empty: `http://<listen address>`.
+    pub public_url: String,
+    /// API keys are `<key_prefix>_<env>_cli_…` / `<key_prefix>_<env>_sec_…`.
+    pub key_prefix: String,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -2,12 +2,16 @@
 //!
 //! The map: `domain` (ids, environments, records), `store` (sled, group commit), `actors`
 //! (the engine: virtual actors, supervisors, scheduler, clocks), `processor` (who moves the
-//! money), `config` (config.toml + PREMIA_* variables).
+//! money), `auth` (API keys, tenant scope), `http` (the axum front door), `server` (wiring),
+//! `config` (config.toml + PREMIA_* variables).
 
 pub mod actors;
+pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod http;
 pub mod processor;
+pub mod server;
 pub mod store;
 
 pub use actors::{Engine, EngineConfig, EngineError, EngineStats, Processors, TestClock};

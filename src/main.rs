@@ -1,11 +1,12 @@
 //! The `premia` binary: parse the command line, load the configuration, run.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use premia::auth::{KeyStore, NewKey, Scope};
 use premia::config::Config;
-use premia::processor::Unconfigured;
-use premia::{Engine, Processors, Sandbox, Store, TestClock};
+use premia::domain::{Environment, ObjectId};
+use premia::server::Server;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::process::ExitCode;
 
 // sled copies pages on every write; mimalloc keeps that cheap (see README: Performance).
 #[global_allocator]
@@ -27,54 +28,150 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the engine (the default).
+    /// Run the server (the default).
     Serve,
+    /// Manage API keys (works whether or not a server is running).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its client_id and client_secret (shown only now).
+    Create(CreateKey),
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key: it stops working at once.
+    Revoke { client_id: String },
+}
+
+#[derive(Args)]
+struct CreateKey {
+    #[arg(long, value_parser = ["test", "live"])]
+    env: String,
+    #[arg(long, value_parser = ["payments", "all", "payroll"])]
+    scope: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// Restrict the key to these carriers (repeat; none = all).
+    #[arg(long = "carrier")]
+    carriers: Vec<ObjectId>,
+    /// Restrict the key to these employers (repeat; none = all).
+    #[arg(long = "employer")]
+    employers: Vec<ObjectId>,
+    /// Requests per minute (default: the server's).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Refuse this key's requests unless HMAC-signed.
+    #[arg(long)]
+    require_signature: bool,
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("premia: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(e) => return fail(e),
     };
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match serve(config).await {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("premia: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Keys(command) => keys(&config, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
     }
 }
 
-async fn serve(config: Config) -> Result<(), premia::EngineError> {
-    let store = Store::open(&config.server.data_dir)?;
-    // Live payments need Stripe (on the roadmap); until it is configured every live charge
-    // is declined rather than pretending that real money moved.
-    let processors = Processors {
-        test: Arc::new(Sandbox::new()),
-        live: Arc::new(Unconfigured),
-    };
-    let engine = Engine::start(
-        store,
-        config.engine(),
-        processors,
-        Arc::new(TestClock::following_system()),
-    )
-    .await?;
-    tracing::info!(data_dir = %config.server.data_dir.display(), "premia engine running; Ctrl-C to stop");
-    let _ = tokio::signal::ctrl_c().await;
-    engine.shutdown().await?;
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("premia: {e}");
+    ExitCode::FAILURE
+}
+
+type Fallible = Result<(), Box<dyn std::error::Error>>;
+
+fn keys(config: &Config, command: KeysCommand) -> Fallible {
+    let store = KeyStore::open(&config.server.data_dir, &config.server.key_prefix)?;
+    match command {
+        KeysCommand::Create(k) => {
+            let key = store.create(NewKey {
+                env: k.env.parse::<Environment>()?,
+                scope: Scope::parse(&k.scope).ok_or("unknown scope")?,
+                name: k.name,
+                carriers: k.carriers,
+                employers: k.employers,
+                rate_limit: k.rate_limit,
+                require_signature: k.require_signature,
+            })?;
+            println!("{}", serde_json::to_string_pretty(&key)?);
+        }
+        KeysCommand::List => {
+            let listed: Vec<serde_json::Value> = store
+                .list()?
+                .into_iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "client_id": c.client_id, "env": c.env, "scope": c.scope, "name": c.name,
+                        "allowed_carrier_ids": c.allowed_carrier_ids, "allowed_employer_ids": c.allowed_employer_ids,
+                        "rate_limit": c.rate_limit, "require_signature": c.require_signature,
+                        "created_at": c.created_at, "revoked": c.revoked,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&listed)?);
+        }
+        KeysCommand::Revoke { client_id } => {
+            store.revoke(&client_id)?;
+            println!("revoked {client_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> Fallible {
+    let server = Server::start(config).await?;
+    tracing::info!(address = %server.addr(), "premia is serving");
+    if server.keys().is_empty()? {
+        // First run: one sandbox key, printed once. Never a live key.
+        let key = server.keys().create(NewKey {
+            env: Environment::Test,
+            scope: Scope::Payments,
+            name: Some("first-run sandbox key".into()),
+            carriers: vec![],
+            employers: vec![],
+            rate_limit: None,
+            require_signature: false,
+        })?;
+        println!(
+            "\nCreated a sandbox API key (shown only now):\n  client_id:     {id}\n  client_secret: {secret}\n\n\
+             Try it:\n  curl -s {base}/api/v1/payment-links -H 'X-Client-ID: {id}' -H 'X-Client-Secret: {secret}' \\\n    \
+             -H 'Content-Type: application/json' -d '{{\"employer_id\":\"681abc789abc123456789012\",\
+             \"carrier_id\":\"680abc456def789012345678\",\"policy_id\":\"682def789abc012345678901\",\
+             \"amount_cents\":250000,\"payment_type\":\"down_payment\"}}'\n",
+            id = key.client_id,
+            secret = key.client_secret,
+            base = server.base_url()
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.stop().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

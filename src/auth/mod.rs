@@ -1,0 +1,40 @@
+//! API keys, their verification and tenant scopes.
+//!
+//! Keys are `<prefix>_<env>_cli_<random>` / `<prefix>_<env>_sec_<random>`. Records live in
+//! `<data_dir>/keys.json` with the secret as a bcrypt hash, so key management works whether
+//! or not a server holds the sled database; the server notices a changed file on the next
+//! request. A verified secret is remembered as a SHA-256 digest so bcrypt runs once per key,
+//! not once per request. Secrets never reach a log.
+
+mod keys;
+mod tenant;
+
+pub use keys::{ApiClient, CreatedKey, KeyError, KeyStore, NewKey, Scope};
+pub use tenant::TenantScope;
+
+use crate::domain::Environment;
+
+/// Who is calling, once authenticated.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub client_id: String,
+    pub env: Environment,
+    pub scope: Scope,
+    pub tenant: TenantScope,
+}
+
+/// Why a request is refused with 401. The message tells the caller what to fix without
+/// revealing whether a key exists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("send your API key in the X-Client-ID and X-Client-Secret headers")]
+    Missing,
+    #[error("X-Client-ID or X-Client-Secret is not a valid API key")]
+    Invalid,
+    #[error("this API key has been revoked")]
+    Revoked,
+    #[error("the key's environment prefix does not match its record")]
+    EnvironmentMismatch,
+    #[error("this API key's scope ({0}) cannot use the payments API; use a key with scope \"payments\" or \"all\"")]
+    Scope(&'static str),
+}

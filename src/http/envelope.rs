@@ -1,0 +1,70 @@
+//! The response envelope of the spec: `{"ok": true, "data": …, "pagination": …}` and
+//! `{"ok": false, "error": …, "code": …, "message": …}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize)]
+pub struct Envelope<T: Serialize> {
+    pub ok: bool,
+    pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+    pub total_pages: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always false.
+    pub ok: bool,
+    /// The HTTP reason phrase.
+    pub error: &'static str,
+    /// A machine-readable code: invalid_request, unauthorized, forbidden, not_found,
+    /// invalid_transition, unavailable, internal_error.
+    pub code: &'static str,
+    /// What went wrong and what to fix.
+    pub message: String,
+}
+
+/// 200 with `data`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    Json(Envelope {
+        ok: true,
+        data,
+        pagination: None,
+    })
+    .into_response()
+}
+
+/// 201 with `data`.
+pub fn created<T: Serialize>(data: T) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(Envelope {
+            ok: true,
+            data,
+            pagination: None,
+        }),
+    )
+        .into_response()
+}
+
+/// 200 with a page of `data`.
+pub fn page<T: Serialize>(data: Vec<T>, pagination: Pagination) -> Response {
+    Json(Envelope {
+        ok: true,
+        data,
+        pagination: Some(pagination),
+    })
+    .into_response()
+}

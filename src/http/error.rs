@@ -1,0 +1,88 @@
+//! `ApiError`: every failure the API can answer, mapped to status, `error`, `code` and
+//! `message` in this one place. Handlers return `Result<_, ApiError>` and use `?`.
+
+use super::envelope::ErrorBody;
+use crate::actors::EngineError;
+use crate::auth::AuthError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the message names every offending field.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::NotFound(format!("no {what} with that id"))
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "invalid_transition"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        match e {
+            EngineError::NotFound => ApiError::NotFound("no such resource".into()),
+            EngineError::Rejected(r) => ApiError::Conflict(r.to_string()),
+            EngineError::Invalid(m) => ApiError::BadRequest(m),
+            EngineError::Unavailable(m) => ApiError::Unavailable(m),
+            EngineError::Processor(m) => ApiError::Unavailable(m),
+            e @ (EngineError::Store(_) | EngineError::Corrupt(_)) => {
+                ApiError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let message = match &self {
+            // Internals go to the log, never to the client.
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                "something went wrong on our side; the request may be retried".to_string()
+            }
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            ok: false,
+            error: status.canonical_reason().unwrap_or("Error"),
+            code,
+            message,
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

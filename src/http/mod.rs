@@ -1,0 +1,30 @@
+//! The HTTP front door (axum): authentication, parsing into domain commands, routing to the
+//! engine, the envelope. Handlers never build error JSON: they return `ApiError`.
+
+mod envelope;
+mod error;
+mod extract;
+mod metrics;
+mod routes;
+mod validate;
+mod views;
+
+pub use error::ApiError;
+pub use metrics::handle as metrics_handle;
+pub use routes::router;
+
+use crate::actors::Engine;
+use crate::auth::KeyStore;
+use crate::processor::Sandbox;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub keys: Arc<KeyStore>,
+    /// The test environment's processor, steered by the test helpers.
+    pub sandbox: Arc<Sandbox>,
+    /// Base of the URLs handed out (checkout pages).
+    pub public_url: String,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}

@@ -1,0 +1,143 @@
+//! The routes, one file per resource, and what they share.
+
+mod checkout;
+mod ops;
+mod payment_links;
+mod subscriptions;
+mod test_helpers;
+
+use super::envelope::{page, Pagination};
+use super::error::ApiError;
+use super::validate::ListQuery;
+use super::AppState;
+use crate::auth::Principal;
+use crate::domain::{EntityKind, ObjectId};
+use crate::store::keys::IndexField;
+use crate::store::StoreError;
+use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+pub fn router(app: AppState, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route(
+            "/payment-links",
+            post(payment_links::create).get(payment_links::list),
+        )
+        .route(
+            "/payment-links/{id}",
+            get(payment_links::get).delete(payment_links::cancel),
+        )
+        .route("/payment-links/{id}/refund", post(payment_links::refund))
+        .route(
+            "/subscriptions",
+            post(subscriptions::create).get(subscriptions::list),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get).delete(subscriptions::cancel),
+        )
+        .route(
+            "/test_helpers/payment-links/{id}/pay",
+            post(test_helpers::pay_link),
+        )
+        .route(
+            "/test_helpers/subscriptions/{id}/next_charge",
+            post(test_helpers::next_charge),
+        )
+        .route(
+            "/test_helpers/clock/advance",
+            post(test_helpers::advance_clock),
+        )
+        .route("/test_helpers/clock", get(test_helpers::clock));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/checkout/{id}", get(checkout::page).post(checkout::pay))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(super::metrics::render))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/docs", get(ops::docs))
+        .fallback(ops::not_found)
+        .layer(axum::middleware::from_fn(super::metrics::record))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(app)
+}
+
+/// 403 unless the key's tenant scope covers this carrier and employer.
+pub fn in_scope(who: &Principal, carrier: ObjectId, employer: ObjectId) -> Result<(), ApiError> {
+    if who.tenant.allows(carrier, employer) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this resource belongs to a carrier or employer outside this API key's scope".into(),
+        ))
+    }
+}
+
+/// One page of a list, newest first. The most selective index given by the filters picks
+/// the candidates; the other filters and the tenant scope are applied to each record.
+pub async fn list_page<T, V: Serialize>(
+    app: &AppState,
+    who: &Principal,
+    query: &ListQuery,
+    kind: EntityKind,
+    load: impl Fn(ObjectId) -> Result<Option<T>, StoreError>,
+    matches: impl Fn(&T) -> bool,
+    view: impl Fn(&T) -> V,
+    scope: impl Fn(&T) -> (ObjectId, ObjectId),
+) -> Result<Response, ApiError> {
+    if query
+        .carrier_id
+        .is_some_and(|c| !who.tenant.allows_carrier(c))
+    {
+        return Err(ApiError::Forbidden(
+            "carrier_id is outside this API key's scope".into(),
+        ));
+    }
+    if query
+        .employer_id
+        .is_some_and(|e| !who.tenant.allows_employer(e))
+    {
+        return Err(ApiError::Forbidden(
+            "employer_id is outside this API key's scope".into(),
+        ));
+    }
+    let store = app.engine.store();
+    store.read_barrier().await;
+    let (field, value): (IndexField, Vec<u8>) =
+        match (&query.carrier_id, &query.employer_id, &query.status) {
+            (Some(c), _, _) => (IndexField::Carrier, c.bytes().to_vec()),
+            (_, Some(e), _) => (IndexField::Employer, e.bytes().to_vec()),
+            (_, _, Some(s)) => (IndexField::Status, s.as_bytes().to_vec()),
+            _ => (IndexField::All, Vec::new()),
+        };
+    let skip = (query.page - 1) * query.limit;
+    let mut total = 0u64;
+    let mut data = Vec::new();
+    for id in store
+        .index_ids(who.env, kind, field, &value)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    {
+        let Some(record) = load(id).map_err(|e| ApiError::Internal(e.to_string()))? else {
+            continue;
+        };
+        let (carrier, employer) = scope(&record);
+        if !matches(&record) || !who.tenant.allows(carrier, employer) {
+            continue;
+        }
+        if total >= skip && (data.len() as u64) < query.limit {
+            data.push(view(&record));
+        }
+        total += 1;
+    }
+    let pagination = Pagination {
+        page: query.page,
+        limit: query.limit,
+        total,
+        total_pages: total.div_ceil(query.limit),
+    };
+    Ok(page(data, pagination))
+}

@@ -1,0 +1,144 @@
+//! `/api/v1/test_helpers/…`: steer the sandbox (test keys only; live keys get 404).
+
+use super::payment_links::load_link;
+use crate::auth::Principal;
+use crate::domain::Environment;
+use crate::http::envelope::{ok, ErrorBody};
+use crate::http::error::ApiError;
+use crate::http::extract::path_id;
+use crate::http::validate::{json_object, Fields};
+use crate::http::views::{LinkView, SubscriptionView};
+use crate::http::AppState;
+use crate::processor::{PaymentSource, TEST_CARD_OK};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+fn sandbox_only(who: &Principal) -> Result<(), ApiError> {
+    match who.env {
+        Environment::Test => Ok(()),
+        Environment::Live => Err(ApiError::NotFound(
+            "test helpers exist only in the sandbox: use a test key".into(),
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/test_helpers/payment-links/{id}/pay", tag = "sandbox",
+    params(("id" = String, Path)), request_body = crate::http::views::requests::PayLink,
+    responses((status = 200, body = LinkView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn pay_link(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    sandbox_only(&who)?;
+    let id = path_id(&id)?;
+    let obj = json_object(&body)?;
+    let mut f = Fields::new(&obj);
+    f.refuse_unknown(&["outcome", "method"]);
+    let succeed = f
+        .one_of("outcome", &["succeeded", "failed"], |s| {
+            Some(s == "succeeded")
+        })
+        .unwrap_or(true);
+    let ach = f
+        .one_of("method", &["card", "ach"], |s| Some(s == "ach"))
+        .unwrap_or(false);
+    f.finish()?;
+    let link = load_link(&app, &who, id).await?;
+    // Refuse before arranging a failure that would otherwise hit the next real attempt.
+    link.machine
+        .clone()
+        .handle(&state_machines::LinkEvent::PaymentSucceeded {
+            amount: link.terms.amount,
+            now: app.engine.now(who.env),
+        })
+        .map_err(|r| ApiError::Conflict(r.to_string()))?;
+    if !succeed {
+        app.sandbox.fail_next(id, 1);
+    }
+    let source = if ach {
+        PaymentSource::Ach
+    } else {
+        PaymentSource::Card(TEST_CARD_OK.into())
+    };
+    let link = app.engine.pay_link(who.env, id, source).await?;
+    Ok(ok(LinkView::new(&link, &app.public_url)))
+}
+
+#[utoipa::path(post, path = "/api/v1/test_helpers/subscriptions/{id}/next_charge", tag = "sandbox",
+    params(("id" = String, Path)), request_body = crate::http::views::requests::NextCharge,
+    responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorBody)))]
+pub async fn next_charge(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    sandbox_only(&who)?;
+    let id = path_id(&id)?;
+    let obj = json_object(&body)?;
+    let mut f = Fields::new(&obj);
+    f.refuse_unknown(&["outcome", "times"]);
+    let fail = f.one_of("outcome", &["failed", "succeeded"], |s| Some(s == "failed"));
+    if fail.is_none() && !f.has("outcome") {
+        f.problem("Required fields: outcome".into());
+    }
+    let times = f.integer("times", 1, 100).unwrap_or(1) as u32;
+    f.finish()?;
+    let sub = app
+        .engine
+        .subscription(who.env, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("subscription"))?;
+    super::in_scope(&who, sub.carrier_id, sub.employer_id)?;
+    app.sandbox
+        .fail_next(id, if fail == Some(true) { times } else { 0 });
+    Ok(ok(SubscriptionView::new(&sub)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClockView {
+    /// The sandbox's current time, RFC 3339.
+    pub now: String,
+    pub now_ms: i64,
+}
+
+fn clock_view(now: state_machines::Timestamp) -> ClockView {
+    ClockView {
+        now: now.to_rfc3339(),
+        now_ms: now.millis(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/test_helpers/clock/advance", tag = "sandbox",
+    request_body = crate::http::views::requests::AdvanceClock,
+    responses((status = 200, body = ClockView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn advance_clock(
+    State(app): State<AppState>,
+    who: Principal,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    sandbox_only(&who)?;
+    let obj = json_object(&body)?;
+    let mut f = Fields::new(&obj);
+    f.refuse_unknown(&["seconds"]);
+    // Up to ten years at a time.
+    let seconds = f.integer("seconds", 1, 10 * 366 * 86_400);
+    if seconds.is_none() && !f.has("seconds") {
+        f.problem("Required fields: seconds".into());
+    }
+    f.finish()?;
+    let now = app.engine.advance_clock(seconds.unwrap_or(0)).await?;
+    Ok(ok(clock_view(now)))
+}
+
+#[utoipa::path(get, path = "/api/v1/test_helpers/clock", tag = "sandbox",
+    responses((status = 200, body = ClockView), (status = 404, body = ErrorBody)))]
+pub async fn clock(State(app): State<AppState>, who: Principal) -> Result<Response, ApiError> {
+    sandbox_only(&who)?;
+    Ok(ok(clock_view(app.engine.now(Environment::Test))))
+}

@@ -1,0 +1,287 @@
+//! What the API returns for each resource (the spec's field names), and the documented
+//! request shapes. Views are built from records; nothing here decides anything.
+
+use crate::domain::{Customer, InstallmentPlan, LinkRecord, PaymentType, SubscriptionRecord};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerView {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl From<&Customer> for CustomerView {
+    fn from(c: &Customer) -> Self {
+        CustomerView {
+            name: c.name.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstallmentPlanView {
+    pub count: u32,
+    /// monthly or quarterly
+    pub interval: &'static str,
+    pub per_installment_cents: u64,
+}
+
+impl From<&InstallmentPlan> for InstallmentPlanView {
+    fn from(p: &InstallmentPlan) -> Self {
+        InstallmentPlanView {
+            count: p.count,
+            interval: p.interval.as_str(),
+            per_installment_cents: p.per_installment_cents.get(),
+        }
+    }
+}
+
+pub fn payment_type_str(t: PaymentType) -> &'static str {
+    match t {
+        PaymentType::DownPayment => "down_payment",
+        PaymentType::LatePayment => "late_payment",
+        PaymentType::ExtraPayment => "extra_payment",
+        PaymentType::Installment => "installment",
+    }
+}
+
+pub fn parse_payment_type(s: &str) -> Option<PaymentType> {
+    match s {
+        "down_payment" => Some(PaymentType::DownPayment),
+        "late_payment" => Some(PaymentType::LatePayment),
+        "extra_payment" => Some(PaymentType::ExtraPayment),
+        "installment" => Some(PaymentType::Installment),
+        _ => None,
+    }
+}
+
+pub const PAYMENT_TYPES: [&str; 4] = [
+    "down_payment",
+    "late_payment",
+    "extra_payment",
+    "installment",
+];
+
+/// A payment link as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct LinkView {
+    pub _id: String,
+    /// active, completed, expired, cancelled, partially_refunded, refunded
+    pub status: &'static str,
+    pub total_cents: u64,
+    pub link_amount_cents: u64,
+    pub amount_cents: u64,
+    pub paid_cents: u64,
+    pub refunded_cents: u64,
+    pub premium_cents: Option<u64>,
+    pub fee_cents: Option<u64>,
+    /// "ONE_TIME" when created with premium_cents + fee_cents, else the payment type.
+    pub payment_type: &'static str,
+    pub payment_context: Option<&'static str>,
+    pub billing_entity_type: &'static str,
+    pub employer_id: String,
+    pub carrier_id: String,
+    pub policy_id: String,
+    pub customer: CustomerView,
+    pub installment_plan: Option<InstallmentPlanView>,
+    pub metadata: BTreeMap<String, String>,
+    pub stripe_payment_link_id: String,
+    /// The hosted checkout page (the sandbox's for test links).
+    pub stripe_url: String,
+    /// The same page under a processor-neutral name.
+    pub url: String,
+    pub subscription_id: Option<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl LinkView {
+    pub fn new(link: &LinkRecord, public_url: &str) -> LinkView {
+        let t = &link.terms;
+        let d = link.machine.data();
+        let one_time = t.premium_cents.is_some();
+        let kind = payment_type_str(t.payment_type);
+        let url = format!("{public_url}/checkout/{}", link.id);
+        LinkView {
+            _id: link.id.to_hex(),
+            status: link.machine.state_name(),
+            total_cents: t.amount.get(),
+            link_amount_cents: t.amount.get(),
+            amount_cents: t.amount.get(),
+            paid_cents: d.paid.get(),
+            refunded_cents: d.refunded.get(),
+            premium_cents: t.premium_cents.map(|c| c.get()),
+            fee_cents: t.fee_cents.map(|c| c.get()),
+            payment_type: if one_time { "ONE_TIME" } else { kind },
+            payment_context: one_time.then_some(kind),
+            billing_entity_type: "employer",
+            employer_id: t.employer_id.to_hex(),
+            carrier_id: t.carrier_id.to_hex(),
+            policy_id: t.policy_id.to_hex(),
+            customer: (&t.customer).into(),
+            installment_plan: t.installment_plan.as_ref().map(Into::into),
+            metadata: t.metadata.clone(),
+            stripe_payment_link_id: format!("plink_{}_{}", link.env, link.id),
+            stripe_url: url.clone(),
+            url,
+            subscription_id: link.subscription_id.map(|id| id.to_hex()),
+            expires_at: t.expires_at.map(|at| at.to_rfc3339()),
+            created_at: link.created_at.to_rfc3339(),
+            updated_at: link.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstallmentsView {
+    /// null when open-ended
+    pub count: Option<u32>,
+    pub paid: u32,
+    /// null when open-ended
+    pub remaining: Option<u32>,
+}
+
+/// A subscription as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionView {
+    pub _id: String,
+    /// active, past_due, cancelled, completed
+    pub status: &'static str,
+    pub amount_cents: u64,
+    pub interval: &'static str,
+    pub installments: InstallmentsView,
+    pub paid_cents: u64,
+    pub next_billing_date: Option<String>,
+    pub failed_attempts: u32,
+    pub employer_id: String,
+    pub carrier_id: String,
+    pub policy_id: String,
+    pub customer: CustomerView,
+    pub metadata: BTreeMap<String, String>,
+    pub stripe_subscription_id: String,
+    pub source_payment_link_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl SubscriptionView {
+    pub fn new(sub: &SubscriptionRecord) -> SubscriptionView {
+        let d = sub.machine.data();
+        SubscriptionView {
+            _id: sub.id.to_hex(),
+            status: sub.machine.state_name(),
+            amount_cents: d.terms.amount.get(),
+            interval: d.terms.interval.as_str(),
+            installments: InstallmentsView {
+                count: d.terms.count,
+                paid: d.paid_count,
+                remaining: sub.machine.remaining(),
+            },
+            paid_cents: d.paid.get(),
+            next_billing_date: d.next_billing_at.map(|at| at.to_rfc3339()),
+            failed_attempts: d.failed_attempts,
+            employer_id: sub.employer_id.to_hex(),
+            carrier_id: sub.carrier_id.to_hex(),
+            policy_id: sub.policy_id.to_hex(),
+            customer: (&sub.customer).into(),
+            metadata: sub.metadata.clone(),
+            stripe_subscription_id: format!("sub_{}_{}", sub.env, sub.id),
+            source_payment_link_id: sub.source_link_id.map(|id| id.to_hex()),
+            created_at: sub.created_at.to_rfc3339(),
+            updated_at: sub.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// Request shapes, for the OpenAPI document (parsing is in the routes, field by field).
+pub mod requests {
+    use serde::Serialize;
+    use std::collections::BTreeMap;
+    use utoipa::ToSchema;
+
+    #[derive(Serialize, ToSchema)]
+    pub struct CustomerInput {
+        pub name: Option<String>,
+        pub email: Option<String>,
+        pub phone: Option<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct InstallmentPlanInput {
+        /// 1 to 120; required with per_installment_cents
+        pub count: Option<u32>,
+        /// monthly (default) or quarterly
+        pub interval: Option<String>,
+        pub per_installment_cents: Option<u64>,
+    }
+
+    /// Either amount_cents + payment_type, or premium_cents + fee_cents + payment_type
+    /// "ONE_TIME" + payment_context.
+    #[derive(Serialize, ToSchema)]
+    pub struct CreatePaymentLink {
+        pub employer_id: String,
+        pub carrier_id: String,
+        pub policy_id: String,
+        pub amount_cents: Option<u64>,
+        /// down_payment, late_payment, extra_payment, installment, or ONE_TIME
+        pub payment_type: String,
+        pub premium_cents: Option<u64>,
+        pub fee_cents: Option<u64>,
+        /// with ONE_TIME: down_payment, late_payment, extra_payment or installment
+        pub payment_context: Option<String>,
+        pub customer: Option<CustomerInput>,
+        pub installment_plan: Option<InstallmentPlanInput>,
+        pub metadata: Option<BTreeMap<String, String>>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct Refund {
+        /// omit to refund everything that remains
+        pub amount_cents: Option<u64>,
+        pub reason: Option<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct CreateSubscription {
+        pub employer_id: String,
+        pub carrier_id: String,
+        pub policy_id: String,
+        pub amount_cents: u64,
+        /// monthly (default) or quarterly
+        pub interval: Option<String>,
+        /// number of installments; omit to bill until cancelled
+        pub count: Option<u32>,
+        /// RFC 3339; when installment 1 is charged (default now)
+        pub start_date: Option<String>,
+        /// customer.email is required
+        pub customer: CustomerInput,
+        pub metadata: Option<BTreeMap<String, String>>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct PayLink {
+        /// succeeded (default) or failed
+        pub outcome: Option<String>,
+        /// card (default) or ach
+        pub method: Option<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct NextCharge {
+        /// failed or succeeded
+        pub outcome: String,
+        /// how many of the next charges (default 1)
+        pub times: Option<u32>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct AdvanceClock {
+        pub seconds: u64,
+    }
+}

@@ -1,0 +1,124 @@
+//! Wiring: configuration → store, keys, engine, HTTP server. Used by `premia serve` and by
+//! the integration tests, so both run exactly the same thing.
+
+use crate::actors::{Engine, EngineError, Processors, TestClock};
+use crate::auth::{KeyError, KeyStore};
+use crate::config::Config;
+use crate::http::{router, AppState};
+use crate::processor::{Sandbox, Unconfigured};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("cannot listen on {addr}: {error}")]
+    Listen { addr: String, error: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Serve(String),
+}
+
+pub struct Server {
+    addr: SocketAddr,
+    base_url: String,
+    engine: Engine,
+    keys: Arc<KeyStore>,
+    shutdown: oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Open the data dir, start the engine and serve HTTP on `server.listen`.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        let data_dir = &config.server.data_dir;
+        let store = Store::open(data_dir).map_err(EngineError::from)?;
+        let keys = Arc::new(KeyStore::open(data_dir, &config.server.key_prefix)?);
+        let sandbox = Arc::new(Sandbox::new());
+        // Live payments need Stripe (on the roadmap); until it is configured every live
+        // charge is declined rather than pretending that real money moved.
+        let processors = Processors {
+            test: sandbox.clone(),
+            live: Arc::new(Unconfigured),
+        };
+        let engine = Engine::start(
+            store,
+            config.engine(),
+            processors,
+            Arc::new(TestClock::following_system()),
+        )
+        .await?;
+        let listen = &config.server.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|error| ServerError::Listen {
+                addr: listen.clone(),
+                error,
+            })?;
+        let addr = listener.local_addr().map_err(|error| ServerError::Listen {
+            addr: listen.clone(),
+            error,
+        })?;
+        let base_url = format!("http://{addr}");
+        let public_url = match config.server.public_url.trim_end_matches('/') {
+            "" => base_url.clone(),
+            url => url.to_string(),
+        };
+        let app = AppState {
+            engine: engine.clone(),
+            keys: keys.clone(),
+            sandbox,
+            public_url,
+            metrics: crate::http::metrics_handle(),
+        };
+        let routes = router(app, config.server.max_body_bytes);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, routes)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Server {
+            addr,
+            base_url,
+            engine,
+            keys,
+            shutdown,
+            serving,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stop accepting, finish in-flight requests, then stop the engine and flush.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(());
+        match self.serving.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ServerError::Serve(e.to_string())),
+            Err(e) => return Err(ServerError::Serve(e.to_string())),
+        }
+        self.engine.shutdown().await?;
+        Ok(())
+    }
+}
