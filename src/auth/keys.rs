@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 use subtle::ConstantTimeEq;
 
@@ -108,6 +108,9 @@ pub struct KeyStore {
     loaded: RwLock<Loaded>,
     /// client_id → SHA-256 of the secret last verified with bcrypt.
     verified: DashMap<String, [u8; 32]>,
+    /// One bcrypt at a time per client: a burst of first requests costs one hash, not one
+    /// per request.
+    verifying: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 fn random_token(len: usize) -> String {
@@ -147,6 +150,7 @@ impl KeyStore {
                 file: KeyFile::default(),
             }),
             verified: DashMap::new(),
+            verifying: DashMap::new(),
         };
         store.refresh()?;
         Ok(store)
@@ -313,21 +317,26 @@ impl KeyStore {
             .cloned()
             .ok_or(AuthError::Invalid)?;
         let presented = digest(secret);
-        let cached = self
-            .verified
-            .get(client_id)
-            .is_some_and(|d| bool::from(d.ct_eq(&presented)));
-        if !cached {
-            let (secret, hash) = (secret.to_string(), client.secret_hash.clone());
-            let ok =
-                tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
+        let cached = || self.verified.get(client_id).is_some_and(|d| bool::from(d.ct_eq(&presented)));
+        if !cached() {
+            let lock = self.verifying.entry(client_id.to_string()).or_default().clone();
+            let _one_at_a_time = lock.lock().await;
+            if !cached() {
+                let (secret, hash) = (secret.to_string(), client.secret_hash.clone());
+                let ok = tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
                     .await
                     .unwrap_or(false);
-            if !ok {
-                return Err(AuthError::Invalid);
+                if !ok {
+                    return Err(AuthError::Invalid);
+                }
+                self.verified.insert(client_id.to_string(), presented);
             }
-            self.verified.insert(client_id.to_string(), presented);
         }
+        self.admit(client, env)
+    }
+
+    /// The checks after the secret is known to be right.
+    fn admit(&self, client: ApiClient, env: Environment) -> Result<Principal, AuthError> {
         if client.revoked {
             return Err(AuthError::Revoked);
         }
