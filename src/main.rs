@@ -136,8 +136,11 @@ fn keys(config: &Config, command: KeysCommand) -> Fallible {
 }
 
 async fn serve(config: Config) -> Fallible {
+    // Installed before anything is announced, so an early SIGTERM is still a clean stop.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let server = Server::start(config).await?;
-    tracing::info!(address = %server.addr(), "premia is serving");
+    // A plain line on stdout, for people and for scripts waiting for the port.
+    println!("premia listening on {}", server.base_url());
     if server.keys().is_empty()? {
         // First run: one sandbox key, printed once. Never a live key.
         let key = server.keys().create(NewKey {
@@ -160,18 +163,12 @@ async fn serve(config: Config) -> Fallible {
             base = server.base_url()
         );
     }
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    server.stop().await?;
-    tracing::info!("stopped cleanly");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    tracing::info!("shutting down: finishing in-flight requests");
+    server.stop().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }

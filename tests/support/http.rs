@@ -40,7 +40,11 @@ impl Res {
     /// The envelope's `data` after checking the status and `ok: true`.
     #[track_caller]
     pub fn expect_status(self, status: u16) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         assert_eq!(self.body["ok"], true, "success envelope: {}", self.body);
         self.body["data"].clone()
     }
@@ -49,7 +53,11 @@ impl Res {
     /// `error` is the HTTP reason phrase.
     #[track_caller]
     pub fn expect_error(self, status: u16, code: &str) -> String {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
         assert_eq!(self.body["ok"], false, "error envelope: {}", self.body);
         assert_eq!(self.body["code"], code, "error code: {}", self.body);
         let reason = reqwest::StatusCode::from_u16(status)
@@ -79,7 +87,7 @@ impl Res {
                 .unwrap_or_else(|| panic!("pagination.{k} is a number: {}", self.body))
         };
         Page {
-            ids: data.iter().map(|d| id_of(d)).collect(),
+            ids: data.iter().map(id_of).collect(),
             page: n("page"),
             limit: n("limit"),
             total: n("total"),
@@ -237,6 +245,11 @@ impl TestApp {
         }
     }
 
+    /// The server's data dir (holds `keys.json`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn revoke_key(&self, key: &Key) {
         tokio::task::block_in_place(|| self.server.keys().revoke(&key.client_id))
             .expect("key revoked");
@@ -280,7 +293,7 @@ impl TestApp {
     }
 
     /// A GET outside `/api/v1` without credentials (`path` may also be a full URL).
-    pub async fn page(&self, path_or_url: &str) -> Text {
+    pub async fn browse(&self, path_or_url: &str) -> Text {
         let url = self.url_outside_api(path_or_url);
         text(self.http.get(url).send().await.expect("request sent")).await
     }
