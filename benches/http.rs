@@ -34,11 +34,17 @@ async fn load(url: String, headers: Vec<(String, String)>, body: String, secs: u
         .map(|_| {
             let (url, headers, body) = (url.clone(), headers.clone(), body.clone());
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
                 let mut latencies = Vec::new();
                 let mut errors = 0;
                 while Instant::now() < deadline {
-                    let mut req = client.post(url.as_str()).header("content-type", "application/json").body(body.clone());
+                    let mut req = client
+                        .post(url.as_str())
+                        .header("content-type", "application/json")
+                        .body(body.clone());
                     for (k, v) in &headers {
                         req = req.header(k, v);
                     }
@@ -64,23 +70,46 @@ async fn load(url: String, headers: Vec<(String, String)>, body: String, secs: u
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Series { rps: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99), errors }
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Series {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        errors,
+    }
 }
 
 async fn minimal_axum() -> String {
     async fn echo(Json(body): Json<serde_json::Value>) -> Json<serde_json::Value> {
-        Json(serde_json::json!({ "ok": true, "data": { "_id": "683abc123def456789012345", "request": body } }))
+        Json(
+            serde_json::json!({ "ok": true, "data": { "_id": "683abc123def456789012345", "request": body } }),
+        )
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, Router::new().route("/", post(echo))).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, Router::new().route("/", post(echo)))
+            .await
+            .unwrap()
+    });
     format!("http://{addr}/")
 }
 
 fn main() {
-    let secs: u64 = std::env::args().skip_while(|a| a != "--seconds").nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let secs: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         let vars = vec![

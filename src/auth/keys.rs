@@ -317,15 +317,25 @@ impl KeyStore {
             .cloned()
             .ok_or(AuthError::Invalid)?;
         let presented = digest(secret);
-        let cached = || self.verified.get(client_id).is_some_and(|d| bool::from(d.ct_eq(&presented)));
+        let cached = || {
+            self.verified
+                .get(client_id)
+                .is_some_and(|d| bool::from(d.ct_eq(&presented)))
+        };
         if !cached() {
-            let lock = self.verifying.entry(client_id.to_string()).or_default().clone();
+            let lock = self
+                .verifying
+                .entry(client_id.to_string())
+                .or_default()
+                .clone();
             let _one_at_a_time = lock.lock().await;
             if !cached() {
                 let (secret, hash) = (secret.to_string(), client.secret_hash.clone());
-                let ok = tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash).unwrap_or(false))
-                    .await
-                    .unwrap_or(false);
+                let ok = tokio::task::spawn_blocking(move || {
+                    bcrypt::verify(secret, &hash).unwrap_or(false)
+                })
+                .await
+                .unwrap_or(false);
                 if !ok {
                     return Err(AuthError::Invalid);
                 }

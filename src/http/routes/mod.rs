@@ -61,9 +61,20 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
         .fallback(ops::not_found)
+        .layer(axum::middleware::map_response(
+            move |r: Response| async move { enveloped_413(r, max_body_bytes) },
+        ))
         .layer(axum::middleware::from_fn(super::metrics::record))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(app)
+}
+
+/// axum's body limit answers 413 in plain text; clients get the envelope like every error.
+fn enveloped_413(response: Response, limit: usize) -> Response {
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge(limit));
+    }
+    response
 }
 
 /// 403 unless the key's tenant scope covers this carrier and employer.

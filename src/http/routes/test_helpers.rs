@@ -16,6 +16,14 @@ use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+fn succeeded(outcome: &str) -> Option<bool> {
+    match outcome {
+        "succeeded" => Some(true),
+        "failed" => Some(false),
+        _ => None,
+    }
+}
+
 fn sandbox_only(who: &Principal) -> Result<(), ApiError> {
     match who.env {
         Environment::Test => Ok(()),
@@ -40,12 +48,14 @@ pub async fn pay_link(
     let mut f = Fields::new(&obj);
     f.refuse_unknown(&["outcome", "method"]);
     let succeed = f
-        .one_of("outcome", &["succeeded", "failed"], |s| {
-            Some(s == "succeeded")
-        })
+        .one_of("outcome", &["succeeded", "failed"], succeeded)
         .unwrap_or(true);
     let ach = f
-        .one_of("method", &["card", "ach"], |s| Some(s == "ach"))
+        .one_of("method", &["card", "ach"], |s| match s {
+            "card" => Some(false),
+            "ach" => Some(true),
+            _ => None,
+        })
         .unwrap_or(false);
     f.finish()?;
     let link = load_link(&app, &who, id).await?;
@@ -83,7 +93,9 @@ pub async fn next_charge(
     let obj = json_object(&body)?;
     let mut f = Fields::new(&obj);
     f.refuse_unknown(&["outcome", "times"]);
-    let fail = f.one_of("outcome", &["failed", "succeeded"], |s| Some(s == "failed"));
+    let fail = f
+        .one_of("outcome", &["failed", "succeeded"], succeeded)
+        .map(|ok| !ok);
     if fail.is_none() && !f.has("outcome") {
         f.problem("Required fields: outcome".into());
     }
