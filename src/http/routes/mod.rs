@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::validate::ListQuery;
 use super::AppState;
 use crate::auth::Principal;
-use crate::domain::{EntityKind, ObjectId};
+use crate::domain::{EntityKind, LinkRecord, ObjectId, SubscriptionRecord};
 use crate::store::keys::IndexField;
 use crate::store::StoreError;
 use axum::extract::DefaultBodyLimit;
@@ -88,9 +88,26 @@ pub fn in_scope(who: &Principal, carrier: ObjectId, employer: ObjectId) -> Resul
     }
 }
 
+/// Records that belong to a carrier and an employer (what tenant scopes are made of).
+pub trait Owned {
+    fn owners(&self) -> (ObjectId, ObjectId);
+}
+
+impl Owned for LinkRecord {
+    fn owners(&self) -> (ObjectId, ObjectId) {
+        (self.terms.carrier_id, self.terms.employer_id)
+    }
+}
+
+impl Owned for SubscriptionRecord {
+    fn owners(&self) -> (ObjectId, ObjectId) {
+        (self.carrier_id, self.employer_id)
+    }
+}
+
 /// One page of a list, newest first. The most selective index given by the filters picks
 /// the candidates; the other filters and the tenant scope are applied to each record.
-pub async fn list_page<T, V: Serialize>(
+pub async fn list_page<T: Owned, V: Serialize>(
     app: &AppState,
     who: &Principal,
     query: &ListQuery,
@@ -98,7 +115,6 @@ pub async fn list_page<T, V: Serialize>(
     load: impl Fn(ObjectId) -> Result<Option<T>, StoreError>,
     matches: impl Fn(&T) -> bool,
     view: impl Fn(&T) -> V,
-    scope: impl Fn(&T) -> (ObjectId, ObjectId),
 ) -> Result<Response, ApiError> {
     if query
         .carrier_id
@@ -135,7 +151,7 @@ pub async fn list_page<T, V: Serialize>(
         let Some(record) = load(id).map_err(|e| ApiError::Internal(e.to_string()))? else {
             continue;
         };
-        let (carrier, employer) = scope(&record);
+        let (carrier, employer) = record.owners();
         if !matches(&record) || !who.tenant.allows(carrier, employer) {
             continue;
         }

@@ -212,7 +212,6 @@ pub async fn list(
         )
     };
     let view = |l: &LinkRecord| LinkView::new(l, &app.public_url);
-    let scope = |l: &LinkRecord| (l.terms.carrier_id, l.terms.employer_id);
     list_page(
         &app,
         &who,
@@ -221,7 +220,6 @@ pub async fn list(
         |id| store.link(who.env, id),
         matches,
         view,
-        scope,
     )
     .await
 }

@@ -114,7 +114,6 @@ pub async fn list(
     let store = app.engine.store();
     let matches =
         |s: &SubscriptionRecord| query.matches(s.carrier_id, s.employer_id, s.machine.state_name());
-    let scope = |s: &SubscriptionRecord| (s.carrier_id, s.employer_id);
     let load = |id| store.subscription(who.env, id);
     list_page(
         &app,
@@ -124,7 +123,6 @@ pub async fn list(
         load,
         matches,
         SubscriptionView::new,
-        scope,
     )
     .await
 }
