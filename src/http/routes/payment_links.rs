@@ -185,11 +185,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let new = parse(&json_object(&body)?)?;
-    if !who.tenant.allows(new.carrier_id, new.employer_id) {
-        return Err(ApiError::Forbidden(
-            "carrier_id or employer_id is outside this API key's scope".into(),
-        ));
-    }
+    in_scope(&who, new.carrier_id, new.employer_id)?;
     let link = app.engine.create_link(who.env, new).await?;
     Ok(created(LinkView::new(&link, &app.public_url)))
 }

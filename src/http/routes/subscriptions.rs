@@ -74,7 +74,7 @@ fn parse_rfc3339(s: &str) -> Option<Timestamp> {
 }
 
 /// The subscription, if it exists in the caller's environment and tenant scope.
-async fn load(
+pub async fn load(
     app: &AppState,
     who: &Principal,
     id: ObjectId,

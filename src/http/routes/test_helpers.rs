@@ -101,12 +101,7 @@ pub async fn next_charge(
     }
     let times = f.integer("times", 1, 100).unwrap_or(1) as u32;
     f.finish()?;
-    let sub = app
-        .engine
-        .subscription(who.env, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("subscription"))?;
-    super::in_scope(&who, sub.carrier_id, sub.employer_id)?;
+    let sub = super::subscriptions::load(&app, &who, id).await?;
     app.sandbox
         .fail_next(id, if fail == Some(true) { times } else { 0 });
     Ok(ok(SubscriptionView::new(&sub)))
