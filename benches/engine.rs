@@ -220,6 +220,20 @@ where
     stream::iter(items).for_each_concurrent(width, f).await;
 }
 
+/// A declined payment is a real transition that leaves each link active and its actor resident.
+async fn spawn_all(engine: &Engine, ids: &[premia::domain::ObjectId]) {
+    in_parallel(ids.to_vec(), 512, |id| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into()))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+}
+
 async fn memory(entities: usize) {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_in(dir.path()).await;
@@ -230,17 +244,7 @@ async fn memory(entities: usize) {
     let ids: Vec<_> = ids.into_iter().map(Result::unwrap).collect();
     trim();
     let before = rss_mib();
-    // A declined payment is a real transition that leaves each link active and resident.
-    in_parallel(ids.clone(), 512, |id| {
-        let engine = engine.clone();
-        async move {
-            engine
-                .pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into()))
-                .await
-                .unwrap();
-        }
-    })
-    .await;
+    spawn_all(&engine, &ids).await;
     trim();
     let live = rss_mib();
     let resident = engine.stats().links_resident;
@@ -249,16 +253,7 @@ async fn memory(entities: usize) {
     trim();
     let after = rss_mib();
     // A second cycle: memory that stays flat across cycles is the allocator's reuse, not a leak.
-    in_parallel(ids.clone(), 512, |id| {
-        let engine = engine.clone();
-        async move {
-            engine
-                .pay_link(ENV, id, PaymentSource::Card(TEST_CARD_DECLINED.into()))
-                .await
-                .unwrap();
-        }
-    })
-    .await;
+    spawn_all(&engine, &ids).await;
     engine.passivate_idle(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(500)).await;
     trim();

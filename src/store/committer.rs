@@ -9,7 +9,7 @@
 //! ~15,000 groups of five plain inserts/s). Batching shares that overhead, and keeps the
 //! async workers from ever blocking on sled's lock.
 //!
-//! Never `flush_async()`: concurrent calls deadlock in sled 0.34.7 (sled #1308, #1241).
+//! Never sled's asynchronous flush: concurrent calls deadlock in sled 0.34.7 (sled #1308, #1241).
 //! `flush()` alone uses `sync_file_range`, which leaves data in the drive's cache (sled #1452),
 //! hence the `sync_data()` on the log file after it.
 //!

@@ -40,13 +40,8 @@ impl From<sled::Error> for StoreError {
 
 pub struct Store {
     db: sled::Db,
-    links: sled::Tree,
-    subscriptions: sled::Tree,
-    payments: sled::Tree,
-    audit: sled::Tree,
-    outbox: sled::Tree,
-    timers: sled::Tree,
-    indexes: sled::Tree,
+    /// Read here; written only by the committer thread.
+    trees: Trees,
     scratch: sled::Tree,
     meta: sled::Tree,
     committer: Arc<Committer>,
@@ -77,13 +72,7 @@ impl Store {
         let committer =
             Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
         Ok(Store {
-            links: trees.links,
-            subscriptions: trees.subscriptions,
-            payments: trees.payments,
-            audit: trees.audit,
-            outbox: trees.outbox,
-            timers: trees.timers,
-            indexes: trees.indexes,
+            trees,
             scratch: db.open_tree("scratch")?,
             meta: db.open_tree("meta")?,
             db,
@@ -142,7 +131,7 @@ impl Store {
     }
 
     pub fn link(&self, env: Environment, id: ObjectId) -> Result<Option<LinkRecord>, StoreError> {
-        get(&self.links, &keys::record(env, id))
+        get(&self.trees.links, &keys::record(env, id))
     }
 
     pub fn subscription(
@@ -150,7 +139,7 @@ impl Store {
         env: Environment,
         id: ObjectId,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
-        get(&self.subscriptions, &keys::record(env, id))
+        get(&self.trees.subscriptions, &keys::record(env, id))
     }
 
     pub fn payment(
@@ -158,7 +147,7 @@ impl Store {
         env: Environment,
         id: ObjectId,
     ) -> Result<Option<PaymentRecord>, StoreError> {
-        get(&self.payments, &keys::record(env, id))
+        get(&self.trees.payments, &keys::record(env, id))
     }
 
     /// Every transition of one entity, oldest first.
@@ -167,23 +156,23 @@ impl Store {
         env: Environment,
         id: ObjectId,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        scan(&self.audit, &keys::audit_prefix(env, id))
+        scan(&self.trees.audit, &keys::audit_prefix(env, id))
     }
 
     pub fn outbox_events(&self, env: Environment) -> Result<Vec<OutboxEvent>, StoreError> {
-        scan(&self.outbox, &[env.tag()])
+        scan(&self.trees.outbox, &[env.tag()])
     }
 
     pub fn links(&self, env: Environment) -> Result<Vec<LinkRecord>, StoreError> {
-        scan(&self.links, &[env.tag()])
+        scan(&self.trees.links, &[env.tag()])
     }
 
     pub fn subscriptions(&self, env: Environment) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        scan(&self.subscriptions, &[env.tag()])
+        scan(&self.trees.subscriptions, &[env.tag()])
     }
 
     pub fn payments(&self, env: Environment) -> Result<Vec<PaymentRecord>, StoreError> {
-        scan(&self.payments, &[env.tag()])
+        scan(&self.trees.payments, &[env.tag()])
     }
 
     /// Timers of `env` due at or before `now`, earliest first, at most `limit`.
@@ -195,7 +184,8 @@ impl Store {
     ) -> Result<Vec<Timer>, StoreError> {
         let start = vec![env.tag()];
         let end = keys::timers_due_end(env, now);
-        self.timers
+        self.trees
+            .timers
             .range(start..end)
             .take(limit)
             .map(|kv| {
@@ -207,12 +197,12 @@ impl Store {
 
     /// Every pending timer of `env`, earliest first.
     pub fn timers(&self, env: Environment) -> Result<Vec<Timer>, StoreError> {
-        scan(&self.timers, &[env.tag()])
+        scan(&self.trees.timers, &[env.tag()])
     }
 
     /// When the earliest pending timer of `env` is due.
     pub fn next_due(&self, env: Environment) -> Result<Option<Timestamp>, StoreError> {
-        match self.timers.scan_prefix([env.tag()]).next() {
+        match self.trees.timers.scan_prefix([env.tag()]).next() {
             Some(kv) => Ok(Some(keys::timer_due(&kv?.0))),
             None => Ok(None),
         }
@@ -234,7 +224,8 @@ impl Store {
         value: &[u8],
     ) -> Result<Vec<ObjectId>, StoreError> {
         let prefix = keys::index_prefix(env, kind, field, value);
-        self.indexes
+        self.trees
+            .indexes
             .scan_prefix(prefix)
             .rev()
             .map(|kv| Ok(keys::index_id(&kv?.0)))
