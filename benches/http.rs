@@ -119,7 +119,7 @@ fn main() {
         let server = Server::start(Config::from_sources(DEFAULT_TOML, vars).unwrap()).await.unwrap();
         let key = server
             .keys()
-            .create(NewKey { env: Environment::Test, scope: Scope::Payments, name: None, carriers: vec![], employers: vec![], rate_limit: None, require_signature: false })
+            .create(NewKey { env: Environment::Test, scope: Scope::Payments, name: None, carriers: vec![], employers: vec![], rate_limit: Some(100_000_000), require_signature: false })
             .unwrap();
         let headers = vec![("x-client-id".to_string(), key.client_id.clone()), ("x-client-secret".to_string(), key.client_secret.clone())];
         let body = r#"{"employer_id":"681abc789abc123456789012","carrier_id":"680abc456def789012345678","policy_id":"682def789abc012345678901","amount_cents":250000,"payment_type":"down_payment","customer":{"name":"Smith Industries","email":"billing@smith.example"}}"#;

@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub key_prefix: String,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Requests per minute per API key, unless the key has its own limit.
+    pub rate_limit_per_minute: u32,
+    /// Failed authentications per minute per source address before it is blocked.
+    pub failed_auth_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]

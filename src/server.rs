@@ -2,6 +2,7 @@
 //! the integration tests, so both run exactly the same thing.
 
 use crate::actors::{Engine, EngineError, Processors, TestClock};
+use crate::auth::limits::RateLimits;
 use crate::auth::{KeyError, KeyStore};
 use crate::config::Config;
 use crate::http::{router, AppState};
@@ -74,15 +75,23 @@ impl Server {
             sandbox,
             public_url,
             metrics: crate::http::metrics_handle(),
+            limits: Arc::new(RateLimits::new(
+                config.server.rate_limit_per_minute,
+                config.server.failed_auth_per_minute,
+            )),
+            max_body_bytes: config.server.max_body_bytes,
         };
-        let routes = router(app, config.server.max_body_bytes);
+        let routes = router(app);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
-            axum::serve(listener, routes)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                routes.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
         });
         Ok(Server {
             addr,

@@ -360,6 +360,8 @@ impl KeyStore {
             client_id: client.client_id,
             env,
             scope: client.scope,
+            rate_limit: client.rate_limit,
+            require_signature: client.require_signature,
             tenant: TenantScope {
                 carriers: client.allowed_carrier_ids,
                 employers: client.allowed_employer_ids,

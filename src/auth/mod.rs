@@ -7,6 +7,8 @@
 //! not once per request. Secrets never reach a log.
 
 mod keys;
+pub mod limits;
+pub mod signature;
 mod tenant;
 
 pub use keys::{ApiClient, CreatedKey, KeyError, KeyStore, NewKey, Scope};
@@ -21,6 +23,9 @@ pub struct Principal {
     pub env: Environment,
     pub scope: Scope,
     pub tenant: TenantScope,
+    /// Requests per minute; `None`: the server's default.
+    pub rate_limit: Option<u32>,
+    pub require_signature: bool,
 }
 
 /// Why a request is refused with 401. The message tells the caller what to fix without
@@ -35,6 +40,8 @@ pub enum AuthError {
     Revoked,
     #[error("the key's environment prefix does not match its record")]
     EnvironmentMismatch,
+    #[error("{0}")]
+    Signature(&'static str),
     #[error("this API key's scope ({0}) cannot use the payments API; use a key with scope \"payments\" or \"all\"")]
     Scope(&'static str),
 }

@@ -21,6 +21,11 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("rate limit exceeded: retry after {retry_after_secs} s")]
+    RateLimited {
+        limit: Option<u32>,
+        retry_after_secs: u64,
+    },
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -41,6 +46,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "invalid_transition"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -81,10 +87,20 @@ impl IntoResponse for ApiError {
             message,
         };
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        let headers = response.headers_mut();
+        match self {
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => {
+                headers.insert("retry-after", retry_after_secs.into());
+                if let Some(limit) = limit {
+                    headers.insert("x-ratelimit-limit", limit.into());
+                    headers.insert("x-ratelimit-remaining", 0.into());
+                }
+            }
+            ApiError::Unavailable(_) => drop(headers.insert("retry-after", 1.into())),
+            _ => {}
         }
         response
     }

@@ -5,6 +5,7 @@ mod envelope;
 mod error;
 mod extract;
 mod metrics;
+mod middleware;
 mod routes;
 mod validate;
 mod views;
@@ -27,4 +28,6 @@ pub struct AppState {
     /// Base of the URLs handed out (checkout pages).
     pub public_url: String,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub limits: Arc<crate::auth::limits::RateLimits>,
+    pub max_body_bytes: usize,
 }

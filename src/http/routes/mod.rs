@@ -20,7 +20,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
-pub fn router(app: AppState, max_body_bytes: usize) -> Router {
+pub fn router(app: AppState) -> Router {
+    let max_body_bytes = app.max_body_bytes;
     let api = Router::new()
         .route(
             "/payment-links",
@@ -51,7 +52,11 @@ pub fn router(app: AppState, max_body_bytes: usize) -> Router {
             "/test_helpers/clock/advance",
             post(test_helpers::advance_clock),
         )
-        .route("/test_helpers/clock", get(test_helpers::clock));
+        .route("/test_helpers/clock", get(test_helpers::clock))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::middleware::gate,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .route("/checkout/{id}", get(checkout::page).post(checkout::pay))
