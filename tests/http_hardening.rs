@@ -33,7 +33,7 @@ async fn send(
     method: &str,
     path: &str,
     body: &str,
-    signature: Option<Signing>,
+    signature: Option<Signing<'_>>,
     timestamp_header: bool,
 ) -> Signed {
     let url = format!("{}{path}", app.base_url);
@@ -84,7 +84,7 @@ async fn the_signature_matrix() {
     .await;
     assert_eq!(ok.status, 201, "a valid signature: {}", ok.body);
 
-    let cases: Vec<(&str, Option<Signing>, bool, &str)> = vec![
+    let cases: Vec<(&str, Option<Signing<'_>>, bool, &str)> = vec![
         (
             "wrong key",
             Some(("premia_test_sec_other", now, "POST", PATH, &body)),
