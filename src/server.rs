@@ -25,7 +25,6 @@ pub enum ServerError {
 }
 
 pub struct Server {
-    addr: SocketAddr,
     base_url: String,
     engine: Engine,
     keys: Arc<KeyStore>,
@@ -94,7 +93,6 @@ impl Server {
             .await
         });
         Ok(Server {
-            addr,
             base_url,
             engine,
             keys,
@@ -103,20 +101,12 @@ impl Server {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     pub fn base_url(&self) -> String {
         self.base_url.clone()
     }
 
     pub fn keys(&self) -> &KeyStore {
         &self.keys
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// Stop accepting, finish in-flight requests, then stop the engine and flush.

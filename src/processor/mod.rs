@@ -4,7 +4,9 @@
 mod sandbox;
 mod unconfigured;
 
-pub use sandbox::{Sandbox, TEST_CARD_DECLINED, TEST_CARD_OK};
+pub use sandbox::{
+    Sandbox, TEST_ACH_INSUFFICIENT_FUNDS, TEST_ACH_OK, TEST_CARD_DECLINED, TEST_CARD_OK,
+};
 pub use unconfigured::Unconfigured;
 
 use crate::domain::{EntityRef, PaymentMethod};
@@ -17,7 +19,8 @@ pub enum PaymentSource {
     OnFile,
     /// A card number typed on the hosted checkout page (Stripe's test numbers in the sandbox).
     Card(String),
-    Ach,
+    /// A bank account number (Stripe's test accounts in the sandbox).
+    Ach(String),
 }
 
 #[derive(Clone, Debug)]

@@ -11,6 +11,10 @@ use std::sync::Mutex;
 
 pub const TEST_CARD_OK: &str = "4242424242424242";
 pub const TEST_CARD_DECLINED: &str = "4000000000000002";
+/// Stripe's test bank accounts: this one pays...
+pub const TEST_ACH_OK: &str = "000123456789";
+/// ...and this one fails for insufficient funds.
+pub const TEST_ACH_INSUFFICIENT_FUNDS: &str = "000222222227";
 
 #[derive(Default)]
 pub struct Sandbox {
@@ -60,7 +64,7 @@ impl PaymentProcessor for Sandbox {
             panic!("sandbox: injected processor panic for {}", request.payer.id);
         }
         let method = match request.source {
-            PaymentSource::Ach => PaymentMethod::Ach,
+            PaymentSource::Ach(_) => PaymentMethod::Ach,
             _ => PaymentMethod::Card,
         };
         let declined = match &request.source {
@@ -69,6 +73,13 @@ impl PaymentProcessor for Sandbox {
                     "card_declined"
                 } else {
                     "incorrect_number"
+                })
+            }
+            PaymentSource::Ach(account) if account != TEST_ACH_OK => {
+                Some(if account == TEST_ACH_INSUFFICIENT_FUNDS {
+                    "insufficient_funds"
+                } else {
+                    "no_account"
                 })
             }
             _ if self.take_failure(request.payer.id) => Some("card_declined"),

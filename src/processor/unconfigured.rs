@@ -11,7 +11,7 @@ pub struct Unconfigured;
 
 impl PaymentProcessor for Unconfigured {
     fn charge(&self, request: ChargeRequest) -> BoxFuture<'static, ChargeOutcome> {
-        let method = if request.source == PaymentSource::Ach {
+        let method = if matches!(request.source, PaymentSource::Ach(_)) {
             PaymentMethod::Ach
         } else {
             PaymentMethod::Card

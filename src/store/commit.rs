@@ -54,10 +54,6 @@ impl Commit {
         &self.timer_envs
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
     pub fn create_link(&mut self, link: &LinkRecord) {
         self.ops.push(Op::Put(
             TreeId::Links,

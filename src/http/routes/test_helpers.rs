@@ -9,7 +9,9 @@ use crate::http::extract::path_id;
 use crate::http::validate::{json_object, Fields};
 use crate::http::views::{LinkView, SubscriptionView};
 use crate::http::AppState;
-use crate::processor::{PaymentSource, TEST_CARD_OK};
+use crate::processor::{
+    PaymentSource, TEST_ACH_INSUFFICIENT_FUNDS, TEST_ACH_OK, TEST_CARD_DECLINED, TEST_CARD_OK,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -58,23 +60,15 @@ pub async fn pay_link(
         })
         .unwrap_or(false);
     f.finish()?;
-    let link = load_link(&app, &who, id).await?;
-    // Refuse before arranging a failure that would otherwise hit the next real attempt.
-    link.machine
-        .clone()
-        .handle(&state_machines::LinkEvent::PaymentSucceeded {
-            amount: link.terms.amount,
-            now: app.engine.now(who.env),
-        })
-        .map_err(|r| ApiError::Conflict(r.to_string()))?;
-    if !succeed {
-        app.sandbox.fail_next(id, 1);
-    }
-    let source = if ach {
-        PaymentSource::Ach
-    } else {
-        PaymentSource::Card(TEST_CARD_OK.into())
+    // The outcome travels with the payment source, as Stripe's test cards and accounts do:
+    // nothing is armed in the sandbox that a refused payment could leave behind.
+    let source = match (ach, succeed) {
+        (false, true) => PaymentSource::Card(TEST_CARD_OK.into()),
+        (false, false) => PaymentSource::Card(TEST_CARD_DECLINED.into()),
+        (true, true) => PaymentSource::Ach(TEST_ACH_OK.into()),
+        (true, false) => PaymentSource::Ach(TEST_ACH_INSUFFICIENT_FUNDS.into()),
     };
+    let id = load_link(&app, &who, id).await?.id;
     let link = app.engine.pay_link(who.env, id, source).await?;
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
