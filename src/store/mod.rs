@@ -81,7 +81,8 @@ impl Store {
     }
 
     /// Hand `commit` to the group committer. It is applied atomically, in seq order, and is
-    /// durable once `wait_durable(seq)` returns. Readers see it only after that.
+    /// durable once `wait_durable(seq)` returns; readers that must not see it earlier call
+    /// `read_barrier` first (the engine always does).
     pub fn apply(&self, commit: Commit) -> u64 {
         self.committer.enqueue(commit)
     }
