@@ -103,6 +103,7 @@ fn config() -> EngineConfig {
             on_exhausted: OnExhausted::Cancel,
         },
         firing_concurrency: 1024,
+        max_mailbox: 1 << 20,
     }
 }
 

@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: u32,
     /// Failed authentications per minute per source address before it is blocked.
     pub failed_auth_per_minute: u32,
+    /// Requests handled at once before 503.
+    pub max_in_flight: usize,
+    pub request_timeout_secs: u64,
+    pub idempotency_ttl_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -42,6 +46,7 @@ pub struct EngineSection {
     pub dunning_retry_after_secs: Vec<u64>,
     pub on_retries_exhausted: OnExhausted,
     pub firing_concurrency: usize,
+    pub max_mailbox: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,7 @@ impl Config {
                 on_exhausted: e.on_retries_exhausted,
             },
             firing_concurrency: e.firing_concurrency.max(1),
+            max_mailbox: e.max_mailbox.max(1),
         }
     }
 }

@@ -5,11 +5,12 @@ use crate::actors::{Engine, EngineError, Processors, TestClock};
 use crate::auth::limits::RateLimits;
 use crate::auth::{KeyError, KeyStore};
 use crate::config::Config;
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Backpressure, Idempotency};
 use crate::processor::{Sandbox, Unconfigured};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,7 @@ pub struct Server {
     keys: Arc<KeyStore>,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -79,7 +81,15 @@ impl Server {
                 config.server.failed_auth_per_minute,
             )),
             max_body_bytes: config.server.max_body_bytes,
+            idempotency: Arc::new(Idempotency::new(Duration::from_secs(
+                config.server.idempotency_ttl_secs,
+            ))),
+            backpressure: Arc::new(Backpressure::new(
+                config.server.max_in_flight,
+                Duration::from_secs(config.server.request_timeout_secs),
+            )),
         };
+        let sweeper = spawn_idempotency_sweeper(app.idempotency.clone(), engine.clone());
         let routes = router(app);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let serving = tokio::spawn(async move {
@@ -98,6 +108,7 @@ impl Server {
             keys,
             shutdown,
             serving,
+            sweeper,
         })
     }
 
@@ -117,7 +128,21 @@ impl Server {
             Ok(Err(e)) => return Err(ServerError::Serve(e.to_string())),
             Err(e) => return Err(ServerError::Serve(e.to_string())),
         }
+        self.sweeper.abort();
         self.engine.shutdown().await?;
         Ok(())
     }
+}
+
+/// Forget Idempotency-Key answers past their TTL, every few minutes.
+fn spawn_idempotency_sweeper(keys: Arc<Idempotency>, engine: Engine) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            if let Err(e) = keys.sweep(engine.store()).await {
+                tracing::warn!(error = %e, "sweeping expired idempotency keys");
+            }
+        }
+    })
 }

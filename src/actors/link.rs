@@ -2,7 +2,7 @@
 //! link's machine, carries out the effects (charge, refund, start the installment plan),
 //! commits, and replies. Business rejections are replies, never a failing handler.
 
-use super::{Core, EngineError, Reply, Tx};
+use super::{Core, EngineError, Receipt, Reply, Tx};
 use crate::domain::{
     EntityKind, EntityRef, EventObject, LinkRecord, ObjectId, PaymentRecord, SubscriptionRecord,
     Timer, TimerKind,
@@ -28,7 +28,11 @@ pub enum LinkCommand {
     Fire(Timer),
 }
 
-pub struct LinkMsg(pub LinkCommand, pub RpcReplyPort<Reply<LinkRecord>>);
+pub struct LinkMsg(
+    pub LinkCommand,
+    pub Option<Receipt<LinkRecord>>,
+    pub RpcReplyPort<Reply<LinkRecord>>,
+);
 
 pub struct LinkActor {
     pub core: Arc<Core>,
@@ -111,15 +115,18 @@ impl Actor for LinkActor {
     async fn handle(
         &self,
         _: ActorRef<LinkMsg>,
-        LinkMsg(command, reply): LinkMsg,
+        LinkMsg(command, receipt, reply): LinkMsg,
         state: &mut LinkState,
     ) -> Result<(), ActorProcessingErr> {
         let answer = match self.decide(command, state).await {
             Ok(Decided {
                 record,
                 payment,
-                commit,
+                mut commit,
             }) => {
+                if let Some(receipt) = receipt {
+                    receipt.write(&record, &mut commit);
+                }
                 self.core.committed(&commit);
                 state.last_seq = self.core.store.apply(commit);
                 state.record = record;

@@ -14,15 +14,16 @@ mod subscription;
 mod supervisor;
 
 pub use clock::{Clock, SystemClock, TestClock};
-pub use link::plan_subscription_id;
+pub use link::{plan_subscription_id, LinkCommand};
+pub use subscription::SubscriptionCommand;
 
 use crate::domain::{
-    AuditEntry, EntityKind, EntityRef, Environment, EventObject, LinkRecord, NewLink,
-    NewSubscription, ObjectId, OutboxEvent, SubscriptionRecord, Timer,
+    AuditEntry, EntityKind, EntityRef, Environment, EventObject, IdempotentResponse, LinkRecord,
+    NewLink, NewSubscription, ObjectId, OutboxEvent, SubscriptionRecord, Timer,
 };
 use crate::processor::{PaymentProcessor, PaymentSource};
 use crate::store::{Commit, Store, StoreError};
-use link::{LinkActor, LinkCommand, LinkMsg};
+use link::{LinkActor, LinkMsg};
 use ractor::{Actor, ActorRef};
 use registry::Registry;
 use state_machines::{
@@ -31,7 +32,7 @@ use state_machines::{
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use subscription::{SubscriptionActor, SubscriptionCommand, SubscriptionMsg};
+use subscription::{SubscriptionActor, SubscriptionMsg};
 use supervisor::Supervisor;
 use tokio::sync::Notify;
 
@@ -70,6 +71,8 @@ pub struct EngineConfig {
     pub dunning: Dunning,
     /// Timers fired at once when many fall due together.
     pub firing_concurrency: usize,
+    /// Commands waiting for one entity's actor before it answers busy (bounded mailboxes).
+    pub max_mailbox: usize,
 }
 
 /// Which processor moves money in each environment.
@@ -186,6 +189,40 @@ impl Tx {
     }
 }
 
+/// The answer to an Idempotency-Key, rendered from the entity as its transition left it and
+/// written in that transition's own commit: a crash keeps both or neither, so a retry either
+/// replays the answer or finds that nothing was done. Never a second execution.
+pub struct Receipt<T> {
+    /// Where the answer is stored (`store::keys::idempotency`).
+    pub key: Vec<u8>,
+    pub fingerprint: [u8; 32],
+    pub status: u16,
+    /// The response body for the entity as committed.
+    pub render: Box<dyn FnOnce(&T) -> Vec<u8> + Send>,
+}
+
+impl<T> Receipt<T> {
+    pub(crate) fn write(self, record: &T, commit: &mut Commit) {
+        commit.put_response(
+            &self.key,
+            &IdempotentResponse {
+                fingerprint: self.fingerprint,
+                status: self.status,
+                body: (self.render)(record),
+                stored_at_ms: wall_clock_ms(),
+            },
+        );
+    }
+}
+
+/// Milliseconds since the epoch on the system clock.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineStats {
     pub links_resident: usize,
@@ -237,8 +274,8 @@ impl Engine {
             timers_changed: [Notify::new(), Notify::new()],
             transitions: AtomicU64::new(0),
         });
-        let links = Arc::new(Registry::new());
-        let subscriptions = Arc::new(Registry::new());
+        let links = Arc::new(Registry::new(core.config.max_mailbox));
+        let subscriptions = Arc::new(Registry::new(core.config.max_mailbox));
         let restarts = Arc::new(AtomicU64::new(0));
         let link_supervisor =
             spawn_supervisor("payment_link", links.clone(), restarts.clone()).await?;
@@ -276,6 +313,16 @@ impl Engine {
         env: Environment,
         new: NewLink,
     ) -> Result<LinkRecord, EngineError> {
+        self.create_link_with(env, new, None).await
+    }
+
+    /// Create a link; `receipt`, when given, is committed with it.
+    pub async fn create_link_with(
+        &self,
+        env: Environment,
+        new: NewLink,
+        receipt: Option<Receipt<LinkRecord>>,
+    ) -> Result<LinkRecord, EngineError> {
         let core = &self.0.core;
         let now = core.clock(env).now();
         let expires_at = new.expires_at.or_else(|| {
@@ -299,7 +346,10 @@ impl Engine {
             updated_at: now,
             version: 1,
         };
-        let commit = link::create_commit(&link);
+        let mut commit = link::create_commit(&link);
+        if let Some(receipt) = receipt {
+            receipt.write(&link, &mut commit);
+        }
         core.committed(&commit);
         core.store.apply_durable(commit).await;
         Ok(link)
@@ -349,6 +399,16 @@ impl Engine {
         env: Environment,
         new: NewSubscription,
     ) -> Result<SubscriptionRecord, EngineError> {
+        self.create_subscription_with(env, new, None).await
+    }
+
+    /// Create a subscription; `receipt`, when given, is committed with it.
+    pub async fn create_subscription_with(
+        &self,
+        env: Environment,
+        new: NewSubscription,
+        receipt: Option<Receipt<SubscriptionRecord>>,
+    ) -> Result<SubscriptionRecord, EngineError> {
         if new.count == Some(0) {
             return Err(EngineError::Invalid(
                 "count must be at least 1 (omit it to bill until cancelled)".into(),
@@ -379,7 +439,10 @@ impl Engine {
             updated_at: now,
             version: 0,
         };
-        let (record, commit) = subscription::create_commit(record);
+        let (record, mut commit) = subscription::create_commit(record);
+        if let Some(receipt) = receipt {
+            receipt.write(&record, &mut commit);
+        }
         core.committed(&commit);
         core.store.apply_durable(commit).await;
         Ok(record)
@@ -483,6 +546,18 @@ impl Engine {
         id: ObjectId,
         command: LinkCommand,
     ) -> Result<LinkRecord, EngineError> {
+        self.command_link(env, id, command, None).await
+    }
+
+    /// Send a command to a link; `receipt`, when given, is committed with its transition
+    /// (a rejected command commits nothing, the receipt included).
+    pub async fn command_link(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        command: LinkCommand,
+        receipt: Option<Receipt<LinkRecord>>,
+    ) -> Result<LinkRecord, EngineError> {
         let actor = LinkActor {
             core: self.0.core.clone(),
         };
@@ -492,7 +567,7 @@ impl Engine {
             (env, id),
             Store::link,
             actor,
-            |reply| LinkMsg(command, reply),
+            |reply| LinkMsg(command, receipt, reply),
         )
         .await
     }
@@ -502,6 +577,17 @@ impl Engine {
         env: Environment,
         id: ObjectId,
         command: SubscriptionCommand,
+    ) -> Result<SubscriptionRecord, EngineError> {
+        self.command_subscription(env, id, command, None).await
+    }
+
+    /// Send a command to a subscription; `receipt` as for [`Engine::command_link`].
+    pub async fn command_subscription(
+        &self,
+        env: Environment,
+        id: ObjectId,
+        command: SubscriptionCommand,
+        receipt: Option<Receipt<SubscriptionRecord>>,
     ) -> Result<SubscriptionRecord, EngineError> {
         let actor = SubscriptionActor {
             core: self.0.core.clone(),
@@ -513,7 +599,7 @@ impl Engine {
             (env, id),
             Store::subscription,
             actor,
-            |reply| SubscriptionMsg(command, reply),
+            |reply| SubscriptionMsg(command, receipt, reply),
         )
         .await
     }

@@ -30,6 +30,8 @@ pub struct Registry<M: Message> {
     /// Which key an actor serves, for the supervisor.
     keys: DashMap<ActorId, Key>,
     epoch: Instant,
+    /// Callers allowed to wait on one entity at once (its mailbox bound).
+    max_waiting: usize,
 }
 
 /// Counts a caller as in flight on a slot until dropped.
@@ -46,11 +48,12 @@ impl<M: Message> Drop for InFlight<'_, M> {
 }
 
 impl<M: Message> Registry<M> {
-    pub fn new() -> Registry<M> {
+    pub fn new(max_waiting: usize) -> Registry<M> {
         Registry {
             slots: DashMap::new(),
             keys: DashMap::new(),
             epoch: Instant::now(),
+            max_waiting,
         }
     }
 
@@ -60,6 +63,8 @@ impl<M: Message> Registry<M> {
 
     /// Send a command to the entity's actor, spawning it if it is not resident.
     /// `spawn` loads the entity and starts its actor; it runs at most once per residency.
+    /// When `max_waiting` callers already wait on the entity, answers `Unavailable` at once:
+    /// one hot entity cannot queue unbounded work.
     pub async fn call<R, S, Fut>(
         &self,
         key: Key,
@@ -71,7 +76,7 @@ impl<M: Message> Registry<M> {
         S: FnOnce() -> Fut,
         Fut: Future<Output = Result<ActorRef<M>, EngineError>>,
     {
-        let slot = {
+        let (slot, waiting) = {
             let entry = self.slots.entry(key).or_insert_with(|| {
                 Arc::new(Slot {
                     actor: tokio::sync::OnceCell::new(),
@@ -79,13 +84,18 @@ impl<M: Message> Registry<M> {
                     last_used: AtomicU64::new(0),
                 })
             });
-            entry.inflight.fetch_add(1, Ordering::AcqRel);
-            entry.clone()
+            let waiting = entry.inflight.fetch_add(1, Ordering::AcqRel);
+            (entry.clone(), waiting)
         };
         let _in_flight = InFlight {
             slot: &slot,
             now: self.elapsed_ms(),
         };
+        if waiting >= self.max_waiting {
+            return Err(EngineError::Unavailable(format!(
+                "{waiting} requests are already waiting for this entity; retry shortly"
+            )));
+        }
         let spawn_and_register = || async {
             let actor = spawn().await?;
             self.keys.insert(actor.get_id(), key);

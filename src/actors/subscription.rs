@@ -2,7 +2,7 @@
 //! payments. Timers wake it for each installment and each dunning retry; it charges through
 //! the processor and commits the outcome in the same commit as the due event.
 
-use super::{Core, EngineError, Reply, Tx};
+use super::{Core, EngineError, Receipt, Reply, Tx};
 use crate::domain::{
     EntityKind, EntityRef, EventObject, ObjectId, PaymentMethod, PaymentRecord, SubscriptionRecord,
     Timer, TimerKind,
@@ -20,6 +20,7 @@ pub enum SubscriptionCommand {
 
 pub struct SubscriptionMsg(
     pub SubscriptionCommand,
+    pub Option<Receipt<SubscriptionRecord>>,
     pub RpcReplyPort<Reply<SubscriptionRecord>>,
 );
 
@@ -98,7 +99,7 @@ impl Actor for SubscriptionActor {
     async fn handle(
         &self,
         _: ActorRef<SubscriptionMsg>,
-        SubscriptionMsg(command, reply): SubscriptionMsg,
+        SubscriptionMsg(command, receipt, reply): SubscriptionMsg,
         state: &mut SubscriptionState,
     ) -> Result<(), ActorProcessingErr> {
         let now = self.core.clock(state.record.env).now();
@@ -107,7 +108,10 @@ impl Actor for SubscriptionActor {
             SubscriptionCommand::Fire(timer) => self.fire(&state.record, timer, now).await,
         };
         let answer = match decided {
-            Ok((next, commit)) => {
+            Ok((next, mut commit)) => {
+                if let Some(receipt) = receipt {
+                    receipt.write(&next, &mut commit);
+                }
                 self.core.committed(&commit);
                 state.last_seq = self.core.store.apply(commit);
                 state.record = next;

@@ -201,3 +201,16 @@ pub struct Timer {
     pub cycle: u32,
     pub attempt: u32,
 }
+
+/// The first complete answer to a request that carried an `Idempotency-Key`, replayed
+/// byte-for-byte to every retry of the same request for a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentResponse {
+    /// SHA-256 of the method, the request target and the body: a retry must match it.
+    pub fingerprint: [u8; 32],
+    pub status: u16,
+    /// The response body exactly as first sent (JSON).
+    pub body: Vec<u8>,
+    /// Wall-clock milliseconds (never the sandbox clock): keys expire in real time.
+    pub stored_at_ms: i64,
+}

@@ -59,6 +59,16 @@ pub fn created<T: Serialize>(data: T) -> Response {
         .into_response()
 }
 
+/// The body `ok` and `created` send, as bytes (what an Idempotency-Key stores and replays).
+pub fn data_bytes<T: Serialize>(data: T) -> Vec<u8> {
+    serde_json::to_vec(&Envelope {
+        ok: true,
+        data,
+        pagination: None,
+    })
+    .expect("views serialise")
+}
+
 /// 200 with a page of `data`.
 pub fn page<T: Serialize>(data: Vec<T>, pagination: Pagination) -> Response {
     Json(Envelope {

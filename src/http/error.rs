@@ -21,6 +21,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// 409: the first request with this Idempotency-Key is still running.
+    #[error("a request with this Idempotency-Key is still being processed; retry once it has finished to receive its answer")]
+    IdempotencyInProgress,
+    /// 422: the Idempotency-Key was first used for a different request.
+    #[error("this Idempotency-Key was already used for a different request (method, path or body differ); use a new key for a new request")]
+    IdempotencyKeyReused,
     #[error("rate limit exceeded: retry after {retry_after_secs} s")]
     RateLimited {
         limit: Option<u32>,
@@ -46,6 +52,10 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "invalid_transition"),
+            ApiError::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress"),
+            ApiError::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+            }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -99,7 +109,9 @@ impl IntoResponse for ApiError {
                     headers.insert("x-ratelimit-remaining", 0.into());
                 }
             }
-            ApiError::Unavailable(_) => drop(headers.insert("retry-after", 1.into())),
+            ApiError::Unavailable(_) | ApiError::IdempotencyInProgress => {
+                drop(headers.insert("retry-after", 1.into()))
+            }
             _ => {}
         }
         response

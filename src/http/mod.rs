@@ -1,16 +1,20 @@
 //! The HTTP front door (axum): authentication, parsing into domain commands, routing to the
 //! engine, the envelope. Handlers never build error JSON: they return `ApiError`.
 
+mod backpressure;
 mod envelope;
 mod error;
 mod extract;
+mod idempotency;
 mod metrics;
 mod middleware;
 mod routes;
 mod validate;
 mod views;
 
+pub use backpressure::Backpressure;
 pub use error::ApiError;
+pub use idempotency::Idempotency;
 pub use metrics::handle as metrics_handle;
 pub use routes::router;
 
@@ -30,4 +34,6 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub limits: Arc<crate::auth::limits::RateLimits>,
     pub max_body_bytes: usize,
+    pub idempotency: Arc<Idempotency>,
+    pub backpressure: Arc<Backpressure>,
 }

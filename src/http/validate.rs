@@ -14,13 +14,22 @@ const METADATA_KEY_LEN: usize = 40;
 const METADATA_VALUE_LEN: usize = 500;
 const TEXT_LEN: usize = 500;
 
+/// Bounds on a body's shape, whatever the endpoint: our requests nest three levels at most,
+/// and no field takes more than a few hundred characters. serde_json's own recursion limit
+/// (128) keeps the parser's stack bounded before these run.
+const MAX_DEPTH: usize = 8;
+const MAX_STRING: usize = 5_000;
+
 /// Parse a body as a JSON object (an empty body is an empty object).
 pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => {
+            check_shape(&map, "", 1)?;
+            Ok(map)
+        }
         Ok(_) => Err(ApiError::BadRequest(
             "the request body must be a JSON object".into(),
         )),
@@ -28,6 +37,49 @@ pub fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             "the request body is not valid JSON: {e}"
         ))),
     }
+}
+
+/// Refuse nesting deeper than `MAX_DEPTH` and strings (keys too) longer than `MAX_STRING`,
+/// naming where.
+fn check_shape(obj: &Map<String, Value>, path: &str, depth: usize) -> Result<(), ApiError> {
+    let too_deep = |at: &str| {
+        ApiError::BadRequest(format!(
+            "{at} nests deeper than {MAX_DEPTH} levels; no field of this API does"
+        ))
+    };
+    if depth > MAX_DEPTH {
+        return Err(too_deep(path.trim_end_matches('.')));
+    }
+    for (key, value) in obj {
+        let name = format!("{path}{}", truncated(key));
+        if key.len() > MAX_STRING {
+            return Err(ApiError::BadRequest(format!(
+                "a field name is longer than {MAX_STRING} characters ({name}…)"
+            )));
+        }
+        check_value(value, &name, depth)?;
+    }
+    Ok(())
+}
+
+fn check_value(value: &Value, name: &str, depth: usize) -> Result<(), ApiError> {
+    match value {
+        Value::String(s) if s.chars().count() > MAX_STRING => Err(ApiError::BadRequest(format!(
+            "{name} is longer than {MAX_STRING} characters"
+        ))),
+        Value::Object(inner) => check_shape(inner, &format!("{name}."), depth + 1),
+        Value::Array(items) if depth + 1 > MAX_DEPTH => Err(ApiError::BadRequest(format!(
+            "{name} nests deeper than {MAX_DEPTH} levels; no field of this API does"
+        ))),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| check_value(item, &format!("{name}[]"), depth + 1)),
+        _ => Ok(()),
+    }
+}
+
+fn truncated(key: &str) -> String {
+    key.chars().take(40).collect()
 }
 
 /// Reads fields of one JSON object, recording problems instead of stopping at the first.

@@ -4,8 +4,8 @@
 
 use super::keys::{self, IndexField};
 use crate::domain::{
-    AuditEntry, EntityKind, Environment, LinkRecord, ObjectId, OutboxEvent, PaymentRecord,
-    SubscriptionRecord, Timer,
+    AuditEntry, EntityKind, Environment, IdempotentResponse, LinkRecord, ObjectId, OutboxEvent,
+    PaymentRecord, SubscriptionRecord, Timer,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +17,7 @@ pub(crate) enum TreeId {
     Outbox,
     Timers,
     Indexes,
+    Idempotency,
 }
 
 #[derive(Debug)]
@@ -158,6 +159,17 @@ impl Commit {
 
     pub fn clear_timer(&mut self, timer: &Timer) {
         self.ops.push(Op::Delete(TreeId::Timers, timer_key(timer)));
+    }
+
+    /// The answer to an Idempotency-Key (`key` from [`keys::idempotency`]), in the same
+    /// commit as the transition it answers: a crash keeps both or neither.
+    pub fn put_response(&mut self, key: &[u8], response: &IdempotentResponse) {
+        self.ops
+            .push(Op::Put(TreeId::Idempotency, key.to_vec(), encode(response)));
+    }
+
+    pub fn delete_response(&mut self, key: &[u8]) {
+        self.ops.push(Op::Delete(TreeId::Idempotency, key.to_vec()));
     }
 
     fn index_new(

@@ -8,6 +8,7 @@
 //! | outbox | env · event id |
 //! | timers | env · due (u64 ms) · entity kind · entity id · cycle (u32) · attempt (u32) |
 //! | indexes | env · kind · field · value · id |
+//! | idempotency | env · client id · 0 · Idempotency-Key |
 
 use crate::domain::{EntityKind, Environment, ObjectId};
 use state_machines::Timestamp;
@@ -31,6 +32,17 @@ pub fn audit_prefix(env: Environment, id: ObjectId) -> Vec<u8> {
 
 pub fn outbox(env: Environment, event_id: ObjectId) -> Vec<u8> {
     record(env, event_id)
+}
+
+/// An Idempotency-Key is scoped to the API client that sent it. Client ids never hold a 0
+/// byte, so the separator keeps one client's keys from prefixing another's.
+pub fn idempotency(env: Environment, client_id: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + client_id.len() + key.len());
+    k.push(env.tag());
+    k.extend_from_slice(client_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 /// Timers sort by due time, so "what is due" is a prefix range scan.

@@ -13,8 +13,8 @@ use commit::{Op, TreeId};
 use committer::Committer;
 
 use crate::domain::{
-    AuditEntry, EntityKind, Environment, LinkRecord, ObjectId, OutboxEvent, PaymentRecord,
-    SubscriptionRecord, Timer,
+    AuditEntry, EntityKind, Environment, IdempotentResponse, LinkRecord, ObjectId, OutboxEvent,
+    PaymentRecord, SubscriptionRecord, Timer,
 };
 use keys::IndexField;
 use serde::de::DeserializeOwned;
@@ -67,6 +67,7 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             timers: db.open_tree("timers")?,
             indexes: db.open_tree("indexes")?,
+            idempotency: db.open_tree("idempotency")?,
         };
         let writer = trees.clone();
         let committer =
@@ -216,6 +217,28 @@ impl Store {
         self.apply_durable(commit).await
     }
 
+    /// The stored answer to an Idempotency-Key. It may not be durable yet: call
+    /// `read_barrier` before showing it.
+    pub fn idempotent_response(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        get(&self.trees.idempotency, key)
+    }
+
+    /// Keys of the Idempotency-Key answers stored before `before_ms` (wall clock).
+    pub fn responses_stored_before(&self, before_ms: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut old = Vec::new();
+        for kv in self.trees.idempotency.iter() {
+            let (k, v) = kv?;
+            let response: IdempotentResponse = decode(&k, &v)?;
+            if response.stored_at_ms < before_ms {
+                old.push(k.to_vec());
+            }
+        }
+        Ok(old)
+    }
+
     /// Ids in an index, newest first.
     pub fn index_ids(
         &self,
@@ -251,6 +274,7 @@ struct Trees {
     outbox: sled::Tree,
     timers: sled::Tree,
     indexes: sled::Tree,
+    idempotency: sled::Tree,
 }
 
 /// Commits per sled transaction: bounds the transaction's in-memory overlay.
@@ -274,9 +298,10 @@ impl Trees {
             &self.outbox,
             &self.timers,
             &self.indexes,
+            &self.idempotency,
         );
         trees
-            .transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
+            .transaction(|(links, subs, payments, audit, outbox, timers, indexes, idempotency)| {
                 let tree = |id: TreeId| match id {
                     TreeId::Links => links,
                     TreeId::Subscriptions => subs,
@@ -285,6 +310,7 @@ impl Trees {
                     TreeId::Outbox => outbox,
                     TreeId::Timers => timers,
                     TreeId::Indexes => indexes,
+                    TreeId::Idempotency => idempotency,
                 };
                 for op in commits.iter().flat_map(|c| &c.ops) {
                     match op {

@@ -27,6 +27,7 @@ pub fn config() -> EngineConfig {
             on_exhausted: OnExhausted::Cancel,
         },
         firing_concurrency: 256,
+        max_mailbox: 4096,
     }
 }
 

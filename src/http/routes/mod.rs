@@ -53,9 +53,19 @@ pub fn router(app: AppState) -> Router {
             post(test_helpers::advance_clock),
         )
         .route("/test_helpers/clock", get(test_helpers::clock))
+        // The last added runs first: backpressure, then the gate (authentication), then
+        // idempotency (keys are scoped to the authenticated client).
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::idempotency::layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             super::middleware::gate,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            super::backpressure::layer,
         ));
     Router::new()
         .nest("/api/v1", api)

@@ -2,15 +2,18 @@
 
 use super::{in_scope, list_page};
 use crate::auth::Principal;
+use crate::actors::LinkCommand;
 use crate::domain::{Customer, EntityKind, InstallmentPlan, LinkRecord, NewLink};
 use crate::http::envelope::{created, ok, ErrorBody};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
+use crate::http::idempotency::Idempotent;
 use crate::http::validate::{json_object, list_query, Fields};
 use crate::http::views::{parse_payment_type, LinkView, PAYMENT_TYPES};
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 use state_machines::{Cents, Interval, LinkStatus};
@@ -182,12 +185,20 @@ pub async fn load_link(
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let new = parse(&json_object(&body)?)?;
     in_scope(&who, new.carrier_id, new.employer_id)?;
-    let link = app.engine.create_link(who.env, new).await?;
+    let receipt = idempotent.receipt(StatusCode::CREATED, view(&app));
+    let link = app.engine.create_link_with(who.env, new, receipt).await?;
     Ok(created(LinkView::new(&link, &app.public_url)))
+}
+
+/// How a link is shown, for answers committed with their transition.
+pub fn view(app: &AppState) -> impl FnOnce(&LinkRecord) -> LinkView + Send + 'static {
+    let public_url = app.public_url.clone();
+    move |link| LinkView::new(link, &public_url)
 }
 
 #[utoipa::path(get, path = "/api/v1/payment-links", tag = "payment links",
@@ -238,10 +249,15 @@ pub async fn get(
 pub async fn cancel(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let link = load_link(&app, &who, path_id(&id)?).await?;
-    let link = app.engine.cancel_link(who.env, link.id).await?;
+    let receipt = idempotent.receipt(StatusCode::OK, view(&app));
+    let link = app
+        .engine
+        .command_link(who.env, link.id, LinkCommand::Cancel, receipt)
+        .await?;
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
 
@@ -251,6 +267,7 @@ pub async fn cancel(
 pub async fn refund(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -262,9 +279,11 @@ pub async fn refund(
     let reason = f.text("reason");
     f.finish()?;
     let link = load_link(&app, &who, id).await?;
+    let receipt = idempotent.receipt(StatusCode::OK, view(&app));
+    let refund = LinkCommand::Refund { amount, reason };
     let link = app
         .engine
-        .refund_link(who.env, link.id, amount, reason)
+        .command_link(who.env, link.id, refund, receipt)
         .await?;
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }

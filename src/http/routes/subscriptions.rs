@@ -2,16 +2,19 @@
 
 use super::payment_links::{customer, interval};
 use super::{in_scope, list_page};
+use crate::actors::SubscriptionCommand;
 use crate::auth::Principal;
 use crate::domain::{EntityKind, NewSubscription, ObjectId, SubscriptionRecord};
 use crate::http::envelope::{created, ok, ErrorBody};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
+use crate::http::idempotency::Idempotent;
 use crate::http::validate::{json_object, list_query, Fields};
 use crate::http::views::SubscriptionView;
 use crate::http::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use state_machines::{SubscriptionStatus, Timestamp};
 use std::collections::BTreeMap;
@@ -94,11 +97,16 @@ pub async fn load(
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let new = parse(&json_object(&body)?)?;
     in_scope(&who, new.carrier_id, new.employer_id)?;
-    let sub = app.engine.create_subscription(who.env, new).await?;
+    let receipt = idempotent.receipt(StatusCode::CREATED, SubscriptionView::new);
+    let sub = app
+        .engine
+        .create_subscription_with(who.env, new, receipt)
+        .await?;
     Ok(created(SubscriptionView::new(&sub)))
 }
 
@@ -145,9 +153,15 @@ pub async fn get(
 pub async fn cancel(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let sub = load(&app, &who, path_id(&id)?).await?;
-    let sub = app.engine.cancel_subscription(who.env, sub.id).await?;
+    let receipt = idempotent.receipt(StatusCode::OK, SubscriptionView::new);
+    let cancel = SubscriptionCommand::Cancel;
+    let sub = app
+        .engine
+        .command_subscription(who.env, sub.id, cancel, receipt)
+        .await?;
     Ok(ok(SubscriptionView::new(&sub)))
 }

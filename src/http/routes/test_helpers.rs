@@ -1,6 +1,9 @@
 //! `/api/v1/test_helpers/…`: steer the sandbox (test keys only; live keys get 404).
 
-use super::payment_links::load_link;
+use super::payment_links::{load_link, view};
+use crate::actors::LinkCommand;
+use crate::http::idempotency::Idempotent;
+use axum::http::StatusCode;
 use crate::auth::Principal;
 use crate::domain::Environment;
 use crate::http::envelope::{ok, ErrorBody};
@@ -41,6 +44,7 @@ fn sandbox_only(who: &Principal) -> Result<(), ApiError> {
 pub async fn pay_link(
     State(app): State<AppState>,
     who: Principal,
+    idempotent: Idempotent,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -69,7 +73,12 @@ pub async fn pay_link(
         (true, false) => PaymentSource::Ach(TEST_ACH_INSUFFICIENT_FUNDS.into()),
     };
     let id = load_link(&app, &who, id).await?.id;
-    let link = app.engine.pay_link(who.env, id, source).await?;
+    let receipt = idempotent.receipt(StatusCode::OK, view(&app));
+    let pay = LinkCommand::Pay { source };
+    let link = app
+        .engine
+        .command_link(who.env, id, pay, receipt)
+        .await?;
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
 
