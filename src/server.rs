@@ -135,7 +135,10 @@ impl Server {
 }
 
 /// Forget Idempotency-Key answers past their TTL, every few minutes.
-fn spawn_idempotency_sweeper(keys: Arc<Idempotency>, engine: Engine) -> tokio::task::JoinHandle<()> {
+fn spawn_idempotency_sweeper(
+    keys: Arc<Idempotency>,
+    engine: Engine,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(300));
         loop {

@@ -197,9 +197,11 @@ pub struct Receipt<T> {
     pub key: Vec<u8>,
     pub fingerprint: [u8; 32],
     pub status: u16,
-    /// The response body for the entity as committed.
-    pub render: Box<dyn FnOnce(&T) -> Vec<u8> + Send>,
+    pub render: Render<T>,
 }
+
+/// Renders the response body for the entity as committed.
+pub type Render<T> = Box<dyn FnOnce(&T) -> Vec<u8> + Send>;
 
 impl<T> Receipt<T> {
     pub(crate) fn write(self, record: &T, commit: &mut Commit) {

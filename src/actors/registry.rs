@@ -182,3 +182,75 @@ impl<M: Message> Registry<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ractor::{Actor, ActorProcessingErr};
+    use tokio::sync::Semaphore;
+
+    /// Answers each message once the gate lets it through.
+    struct Held;
+    struct Msg(Arc<Semaphore>, RpcReplyPort<()>);
+
+    impl Actor for Held {
+        type Msg = Msg;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<Msg>,
+            Msg(gate, reply): Msg,
+            _: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            gate.acquire().await?.forget();
+            let _ = reply.send(());
+            Ok(())
+        }
+    }
+
+    async fn spawn() -> Result<ActorRef<Msg>, EngineError> {
+        let (actor, _) = Actor::spawn(None, Held, ())
+            .await
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Ok(actor)
+    }
+
+    #[tokio::test]
+    async fn an_entity_with_a_full_mailbox_answers_busy_at_once() {
+        let registry = Arc::new(Registry::<Msg>::new(2));
+        let gate = Arc::new(Semaphore::new(0));
+        let key = (Environment::Test, ObjectId::new(0));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let (registry, gate) = (registry.clone(), gate.clone());
+                tokio::spawn(async move { registry.call(key, spawn, |r| Msg(gate, r)).await })
+            })
+            .collect();
+        let queued = || {
+            registry
+                .slots
+                .get(&key)
+                .map_or(0, |s| s.inflight.load(Ordering::Acquire))
+        };
+        while queued() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let third = registry.call(key, spawn, |r| Msg(gate.clone(), r)).await;
+        assert!(matches!(third, Err(EngineError::Unavailable(_))));
+
+        gate.add_permits(2);
+        for w in waiting {
+            assert!(w.await.unwrap().is_ok(), "the two admitted are answered");
+        }
+        gate.add_permits(1);
+        let room_again = registry.call(key, spawn, |r| Msg(gate.clone(), r)).await;
+        assert!(room_again.is_ok());
+        registry.stop_all().await;
+    }
+}

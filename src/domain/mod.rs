@@ -8,7 +8,7 @@ mod records;
 pub use environment::Environment;
 pub use ids::{IdError, ObjectId};
 pub use records::{
-    AuditEntry, Customer, EntityKind, EntityRef, EventObject, IdempotentResponse, InstallmentPlan, LinkRecord, NewLink,
-    NewSubscription, OutboxEvent, PaymentMethod, PaymentRecord, PaymentType, SubscriptionRecord,
-    Timer, TimerKind,
+    AuditEntry, Customer, EntityKind, EntityRef, EventObject, IdempotentResponse, InstallmentPlan,
+    LinkRecord, NewLink, NewSubscription, OutboxEvent, PaymentMethod, PaymentRecord, PaymentType,
+    SubscriptionRecord, Timer, TimerKind,
 };

@@ -201,18 +201,26 @@ pub struct Caller<'a> {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    /// The server with some configuration overridden (`PREMIA_*` variables).
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let config = Config::from_sources(
-            DEFAULT_TOML,
-            vec![
-                ("PREMIA_LISTEN".to_string(), "127.0.0.1:0".to_string()),
-                (
-                    "PREMIA_DATA_DIR".to_string(),
-                    dir.path().display().to_string(),
-                ),
-            ],
-        )
-        .expect("the default config with a port and a data dir");
+        let mut vars = vec![
+            ("PREMIA_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            (
+                "PREMIA_DATA_DIR".to_string(),
+                dir.path().display().to_string(),
+            ),
+        ];
+        vars.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let config = Config::from_sources(DEFAULT_TOML, vars)
+            .expect("the default config with a port and a data dir");
         let server = Server::start(config).await.expect("the server starts");
         let base_url = server.base_url();
         let mut app = TestApp {

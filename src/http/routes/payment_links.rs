@@ -1,8 +1,8 @@
 //! `/api/v1/payment-links`: create, list, get, cancel, refund.
 
 use super::{in_scope, list_page};
-use crate::auth::Principal;
 use crate::actors::LinkCommand;
+use crate::auth::Principal;
 use crate::domain::{Customer, EntityKind, InstallmentPlan, LinkRecord, NewLink};
 use crate::http::envelope::{created, ok, ErrorBody};
 use crate::http::error::ApiError;

@@ -2,13 +2,12 @@
 
 use super::payment_links::{load_link, view};
 use crate::actors::LinkCommand;
-use crate::http::idempotency::Idempotent;
-use axum::http::StatusCode;
 use crate::auth::Principal;
 use crate::domain::Environment;
 use crate::http::envelope::{ok, ErrorBody};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
+use crate::http::idempotency::Idempotent;
 use crate::http::validate::{json_object, Fields};
 use crate::http::views::{LinkView, SubscriptionView};
 use crate::http::AppState;
@@ -17,6 +16,7 @@ use crate::processor::{
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -75,10 +75,7 @@ pub async fn pay_link(
     let id = load_link(&app, &who, id).await?.id;
     let receipt = idempotent.receipt(StatusCode::OK, view(&app));
     let pay = LinkCommand::Pay { source };
-    let link = app
-        .engine
-        .command_link(who.env, id, pay, receipt)
-        .await?;
+    let link = app.engine.command_link(who.env, id, pay, receipt).await?;
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
 
