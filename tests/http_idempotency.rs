@@ -305,6 +305,34 @@ async fn a_malformed_key_is_a_400_naming_the_header() {
     assert_eq!(app.link_total().await, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_offers_the_key_on_every_write() {
+    let app = TestApp::spawn().await;
+    let doc: Value = serde_json::from_str(&app.browse("/openapi.json").await.body).unwrap();
+    for (path, method) in [
+        ("/api/v1/payment-links", "post"),
+        ("/api/v1/payment-links/{id}", "delete"),
+        ("/api/v1/subscriptions", "post"),
+    ] {
+        let op = &doc["paths"][path][method];
+        let params = op["parameters"].as_array().unwrap();
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+            "{method} {path}"
+        );
+        for status in ["409", "422", "503"] {
+            assert!(
+                op["responses"][status].is_object(),
+                "{method} {path} {status}"
+            );
+        }
+    }
+    let read = &doc["paths"]["/api/v1/payment-links"]["get"];
+    assert!(read["responses"]["422"].is_null(), "reads take no key");
+}
+
 mod kill_9 {
     //! The real binary, SIGKILLed while idempotent requests are in flight: a retry of every
     //! request after the restart executes nothing twice.

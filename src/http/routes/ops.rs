@@ -49,9 +49,88 @@ use utoipa::OpenApi;
         test_helpers::ClockView,
         ErrorBody,
         Pagination,
-    ))
+    )),
+    modifiers(&CommonAnswers)
 )]
 struct ApiDoc;
+
+/// What every operation may answer whatever it does (the gate, backpressure), and the
+/// Idempotency-Key every POST and DELETE accepts: documented once here rather than on each
+/// route.
+struct CommonAnswers;
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{
+            ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type,
+        };
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let key = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes the request safe to retry: the first answer is replayed for 24 hours",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(255)),
+            ))
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            let writes = [&mut item.post, &mut item.delete, &mut item.patch];
+            for op in writes.into_iter().flatten() {
+                op.parameters.get_or_insert_with(Vec::new).push(key.clone());
+                let answers = &mut op.responses.responses;
+                answers
+                    .entry("409".into())
+                    .or_insert_with(|| error("A refused transition, or this Idempotency-Key's first request is still running").into());
+                answers.entry("422".into()).or_insert_with(|| {
+                    error("This Idempotency-Key was used for a different request").into()
+                });
+            }
+            let all = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in all.into_iter().flatten() {
+                let answers = &mut op.responses.responses;
+                for (status, what) in [
+                    ("400", "Bad input: the message names every offending field"),
+                    (
+                        "401",
+                        "Missing, wrong or revoked credentials, or a bad signature",
+                    ),
+                    ("413", "The body is too large"),
+                    ("429", "Rate limited: see Retry-After"),
+                    (
+                        "503",
+                        "Saturated, timed out or restarting: retry after Retry-After",
+                    ),
+                ] {
+                    answers
+                        .entry(status.into())
+                        .or_insert_with(|| error(what).into());
+                }
+            }
+        }
+    }
+}
 
 pub async fn healthz() -> Response {
     ok(serde_json::json!({ "status": "ok" }))
