@@ -33,6 +33,8 @@ enum Command {
     /// Manage API keys (works whether or not a server is running).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify every invariant of the data dir of a stopped server; exit 1 listing violations.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +85,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Keys(command) => keys(&config, command),
+        Command::Check => return check(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +136,37 @@ fn keys(config: &Config, command: KeysCommand) -> Fallible {
         }
     }
     Ok(())
+}
+
+fn check(config: &Config) -> ExitCode {
+    let dir = &config.server.data_dir;
+    if !dir.join("db").exists() {
+        return fail(format!("{} holds no Premia data", dir.display()));
+    }
+    // sled locks its files: this fails, rather than reading a moving target, while a server
+    // holds the data dir.
+    let report = match premia::store::Store::open(dir).and_then(|s| premia::check::check(&s)) {
+        Ok(report) => report,
+        Err(e) => {
+            return fail(format!(
+                "{e} (is a server still running on {}?)",
+                dir.display()
+            ))
+        }
+    };
+    println!(
+        "checked {} payment links, {} subscriptions, {} payments, {} events, {} timers",
+        report.links, report.subscriptions, report.payments, report.events, report.timers
+    );
+    if report.is_clean() {
+        println!("ok: every invariant holds");
+        return ExitCode::SUCCESS;
+    }
+    println!("{} violations:", report.violations.len());
+    for v in &report.violations {
+        println!("  {v}");
+    }
+    ExitCode::FAILURE
 }
 
 async fn serve(config: Config) -> Fallible {

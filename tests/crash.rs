@@ -7,8 +7,7 @@
 
 mod support;
 
-use premia::actors::plan_subscription_id;
-use premia::domain::{EntityKind, Environment, ObjectId};
+use premia::domain::{Environment, ObjectId};
 use premia::{PaymentSource, Store};
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -223,62 +222,12 @@ fn verify(dir: &std::path::Path, acks: &Acks) {
             "acknowledged subscription {id} is missing"
         );
     }
-    // Invariants of every record (decoding a machine re-checks its own), its audit trail,
-    // its events, and the plan subscriptions.
-    let events = store.outbox_events(env).unwrap();
-    let mut audited = HashSet::new();
-    for (id, version) in links
-        .values()
-        .map(|l| (l.id, l.version))
-        .chain(subs.values().map(|s| (s.id, s.version)))
-    {
-        let trail = store.audit_trail(env, id).unwrap();
-        let versions: Vec<u64> = trail.iter().map(|a| a.version).collect();
-        assert_eq!(
-            versions,
-            (1..=version).collect::<Vec<u64>>(),
-            "audit trail of {id}"
-        );
-        audited.extend(trail.iter().map(|a| (a.entity.id, a.version)));
-    }
-    for event in &events {
-        assert!(
-            audited.contains(&(event.entity.id, event.version)),
-            "event {} has no transition",
-            event.kind
-        );
-    }
-    for link in links.values() {
-        let paid =
-            ["completed", "partially_refunded", "refunded"].contains(&link.machine.state_name());
-        match (paid, link.terms.installment_plan.is_some()) {
-            (true, true) => {
-                let sub_id = plan_subscription_id(link.id);
-                assert_eq!(link.subscription_id, Some(sub_id));
-                assert_eq!(subs[&sub_id].source_link_id, Some(link.id));
-            }
-            _ => assert_eq!(link.subscription_id, None),
-        }
-        if let Some(pid) = link.payment_id {
-            let payment = store
-                .payment(env, pid)
-                .unwrap()
-                .expect("a paid link's payment exists");
-            assert_eq!(payment.parent.kind, EntityKind::PaymentLink);
-            assert_eq!(
-                payment.machine.data().refunded,
-                link.machine.data().refunded
-            );
-        }
-    }
-    let plan_subs = subs.values().filter(|s| s.source_link_id.is_some()).count();
-    let plan_links = links
-        .values()
-        .filter(|l| l.subscription_id.is_some())
-        .count();
-    assert_eq!(
-        plan_subs, plan_links,
-        "one subscription per paid plan link, never two"
+    // Every invariant of every record, trail, event, index and timer: `premia check`.
+    let report = premia::check::check(&store).unwrap();
+    assert!(
+        report.is_clean(),
+        "premia check after the crash:\n{}",
+        report.violations.join("\n")
     );
     if acks.clock > 0 {
         let offset = i64::from_be_bytes(

@@ -14,7 +14,7 @@ mod subscription;
 mod supervisor;
 
 pub use clock::{Clock, SystemClock, TestClock};
-pub use link::{plan_subscription_id, LinkCommand};
+pub use link::{expiry_timer as link_expiry_timer, plan_subscription_id, LinkCommand};
 pub use subscription::SubscriptionCommand;
 
 use crate::domain::{

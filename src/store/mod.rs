@@ -239,6 +239,15 @@ impl Store {
         Ok(old)
     }
 
+    /// Every secondary-index key of `env` (for `premia check`).
+    pub fn index_keys(&self, env: Environment) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.trees
+            .indexes
+            .scan_prefix([env.tag()])
+            .map(|kv| Ok(kv?.0.to_vec()))
+            .collect()
+    }
+
     /// Ids in an index, newest first.
     pub fn index_ids(
         &self,
