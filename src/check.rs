@@ -45,34 +45,33 @@ pub fn check(store: &Store) -> Result<Report, StoreError> {
     Ok(report)
 }
 
+/// An unreadable record is a violation to report, not a reason to stop checking the rest.
+fn readable<T>(
+    what: &str,
+    read: Result<Vec<T>, StoreError>,
+    bad: &mut impl FnMut(String),
+) -> Result<Vec<T>, StoreError> {
+    match read {
+        Err(e @ StoreError::Corrupt { .. }) => {
+            bad(format!("{what}: {e}"));
+            Ok(Vec::new())
+        }
+        other => other,
+    }
+}
+
 fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), StoreError> {
     let mut bad = |what: String| r.violations.push(format!("[{}] {what}", env.as_str()));
-    let decode = |what: &str, e: StoreError| format!("{what}: {e}");
-
-    let links: HashMap<ObjectId, LinkRecord> = match store.links(env) {
-        Ok(links) => links.into_iter().map(|l| (l.id, l)).collect(),
-        Err(e @ StoreError::Corrupt { .. }) => {
-            bad(decode("links", e));
-            HashMap::new()
-        }
-        Err(e) => return Err(e),
-    };
-    let subs: HashMap<ObjectId, SubscriptionRecord> = match store.subscriptions(env) {
-        Ok(subs) => subs.into_iter().map(|s| (s.id, s)).collect(),
-        Err(e @ StoreError::Corrupt { .. }) => {
-            bad(decode("subscriptions", e));
-            HashMap::new()
-        }
-        Err(e) => return Err(e),
-    };
-    let payments = match store.payments(env) {
-        Ok(p) => p,
-        Err(e @ StoreError::Corrupt { .. }) => {
-            bad(decode("payments", e));
-            Vec::new()
-        }
-        Err(e) => return Err(e),
-    };
+    let links: HashMap<ObjectId, LinkRecord> = readable("links", store.links(env), &mut bad)?
+        .into_iter()
+        .map(|l| (l.id, l))
+        .collect();
+    let subs: HashMap<ObjectId, SubscriptionRecord> =
+        readable("subscriptions", store.subscriptions(env), &mut bad)?
+            .into_iter()
+            .map(|s| (s.id, s))
+            .collect();
+    let payments = readable("payments", store.payments(env), &mut bad)?;
 
     // Machines.
     for link in links.values() {
