@@ -100,7 +100,7 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
                 .map(|s| (EntityKind::Subscription, s.id, s.version)),
         );
     for (kind, id, version) in versions {
-        let trail = store.audit_trail(env, id)?;
+        let trail = readable("audit trail", store.audit_trail(env, id), &mut bad)?;
         let found: Vec<u64> = trail.iter().map(|a| a.version).collect();
         if found != (1..=version).collect::<Vec<u64>>() {
             bad(format!(
@@ -109,7 +109,7 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
         }
         audited.extend(trail.iter().map(|a| (a.entity.id, a.version)));
     }
-    let events = store.outbox_events(env)?;
+    let events = readable("outbox events", store.outbox_events(env), &mut bad)?;
     for event in &events {
         if !audited.contains(&(event.entity.id, event.version)) {
             bad(format!(
@@ -162,7 +162,7 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
     }
 
     // Timers: each one expected by a live entity, each expected one present.
-    let timers = store.timers(env)?;
+    let timers = readable("timers", store.timers(env), &mut bad)?;
     let mut wanted: HashSet<Timer> = HashSet::new();
     for l in links.values() {
         if l.machine.state_name() == "active" {

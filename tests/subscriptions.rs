@@ -40,7 +40,7 @@ async fn a_down_payment_with_a_plan_bills_ten_installments_then_completes() {
     }
     let sub = t.reload_subscription(sub_id).await;
     assert_eq!(sub.machine.state_name(), "completed");
-    assert_eq!(sub.machine.data().paid.get(), 750_000);
+    assert_eq!(sub.machine.data().paid_cents(), 750_000);
     assert_eq!(sub.pending_timer, None);
     let installment_payments = t
         .engine

@@ -422,7 +422,8 @@ impl Engine {
             amount: new.amount,
             interval: new.interval,
             count: new.count,
-            anchor: new.first_billing_at.unwrap_or(now),
+            // Never in the past: a backdated start must not charge every period it skipped.
+            anchor: new.first_billing_at.map_or(now, |at| at.max(now)),
             dunning: core.config.dunning.clone(),
         };
         let (machine, _first_timer) = Subscription::new(terms);

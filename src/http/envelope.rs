@@ -7,12 +7,21 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-#[derive(Serialize)]
+/// `{"ok": true, "data": …}`
+#[derive(Serialize, ToSchema)]
 pub struct Envelope<T: Serialize> {
+    /// Always true.
     pub ok: bool,
     pub data: T,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pagination: Option<Pagination>,
+}
+
+/// `{"ok": true, "data": [...], "pagination": …}`
+#[derive(Serialize, ToSchema)]
+pub struct PageEnvelope<T: Serialize> {
+    /// Always true.
+    pub ok: bool,
+    pub data: Vec<T>,
+    pub pagination: Pagination,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, ToSchema)]
@@ -30,7 +39,8 @@ pub struct ErrorBody {
     /// The HTTP reason phrase.
     pub error: &'static str,
     /// A machine-readable code: invalid_request, unauthorized, forbidden, not_found,
-    /// invalid_transition, unavailable, internal_error.
+    /// invalid_transition, idempotency_in_progress, idempotency_key_reused,
+    /// payload_too_large, rate_limited, unavailable, internal_error.
     pub code: &'static str,
     /// What went wrong and what to fix.
     pub message: String,
@@ -38,43 +48,25 @@ pub struct ErrorBody {
 
 /// 200 with `data`.
 pub fn ok<T: Serialize>(data: T) -> Response {
-    Json(Envelope {
-        ok: true,
-        data,
-        pagination: None,
-    })
-    .into_response()
+    Json(Envelope { ok: true, data }).into_response()
 }
 
 /// 201 with `data`.
 pub fn created<T: Serialize>(data: T) -> Response {
-    (
-        StatusCode::CREATED,
-        Json(Envelope {
-            ok: true,
-            data,
-            pagination: None,
-        }),
-    )
-        .into_response()
+    (StatusCode::CREATED, Json(Envelope { ok: true, data })).into_response()
 }
 
 /// The body `ok` and `created` send, as bytes (what an Idempotency-Key stores and replays).
 pub fn data_bytes<T: Serialize>(data: T) -> Vec<u8> {
-    serde_json::to_vec(&Envelope {
-        ok: true,
-        data,
-        pagination: None,
-    })
-    .expect("views serialise")
+    serde_json::to_vec(&Envelope { ok: true, data }).expect("views serialise")
 }
 
 /// 200 with a page of `data`.
 pub fn page<T: Serialize>(data: Vec<T>, pagination: Pagination) -> Response {
-    Json(Envelope {
+    Json(PageEnvelope {
         ok: true,
         data,
-        pagination: Some(pagination),
+        pagination,
     })
     .into_response()
 }

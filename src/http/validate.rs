@@ -82,6 +82,21 @@ fn truncated(key: &str) -> String {
     key.chars().take(40).collect()
 }
 
+/// A JSON number without a fractional part, as JSON Schema's `integer` reads it: `1500` and
+/// `1500.0` are the same number of cents; `1500.5` is not a number of cents.
+pub fn whole_number(v: &Value) -> Option<i128> {
+    if let Some(n) = v.as_i64() {
+        return Some(n.into());
+    }
+    if let Some(n) = v.as_u64() {
+        return Some(n.into());
+    }
+    // Beyond 2^53 a float no longer holds every whole number exactly.
+    v.as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+        .map(|f| f as i128)
+}
+
 /// Reads fields of one JSON object, recording problems instead of stopping at the first.
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
@@ -144,12 +159,20 @@ impl<'a> Fields<'a> {
     }
 
     pub fn cents(&mut self, key: &str) -> Option<Cents> {
+        self.cents_up_to(key, MAX_CENTS)
+    }
+
+    /// Cents from 1 to `max`.
+    pub fn cents_up_to(&mut self, key: &str, max: u64) -> Option<Cents> {
         let v = self.get(key)?;
-        match v.as_i64().map(|n| Cents::positive(n as i128)) {
+        match whole_number(v)
+            .filter(|n| *n <= max as i128)
+            .map(Cents::positive)
+        {
             Some(Ok(c)) => Some(c),
             _ => {
                 self.problems.push(format!(
-                    "{} must be a whole number of cents from 1 to {MAX_CENTS} (e.g. 150000 for $1,500.00)",
+                    "{} must be a whole number of cents from 1 to {max} (e.g. 150000 for $1,500.00)",
                     self.name(key)
                 ));
                 None
@@ -162,9 +185,17 @@ impl<'a> Fields<'a> {
         self.require(key, v)
     }
 
+    pub fn required_cents_up_to(&mut self, key: &str, max: u64) -> Option<Cents> {
+        let v = self.cents_up_to(key, max);
+        self.require(key, v)
+    }
+
     pub fn integer(&mut self, key: &str, min: u64, max: u64) -> Option<u64> {
         let v = self.get(key)?;
-        match v.as_u64().filter(|n| (min..=max).contains(n)) {
+        match whole_number(v)
+            .filter(|n| (min as i128..=max as i128).contains(n))
+            .map(|n| n as u64)
+        {
             Some(n) => Some(n),
             None => {
                 self.problems.push(format!(

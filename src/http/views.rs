@@ -183,7 +183,7 @@ impl SubscriptionView {
                 paid: d.paid_count,
                 remaining: sub.machine.remaining(),
             },
-            paid_cents: d.paid.get(),
+            paid_cents: d.paid_cents(),
             next_billing_date: d.next_billing_at.map(|at| at.to_rfc3339()),
             failed_attempts: d.failed_attempts,
             employer_id: sub.employer_id.to_hex(),
@@ -199,89 +199,236 @@ impl SubscriptionView {
     }
 }
 
-/// Request shapes, for the OpenAPI document (parsing is in the routes, field by field).
+/// Request shapes, for the OpenAPI document (parsing is in the routes, field by field). They
+/// state exactly what the parsers accept, so a schema-valid request is never refused and a
+/// schema-invalid one never accepted (schemathesis checks both ways in CI).
 pub mod requests {
+    // Described, never built: the routes parse bodies field by field.
+    #![allow(dead_code)]
+
     use serde::Serialize;
-    use std::collections::BTreeMap;
-    use utoipa::ToSchema;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
 
     #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum PaymentType {
+        DownPayment,
+        LatePayment,
+        ExtraPayment,
+        Installment,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[allow(non_camel_case_types)]
+    pub enum OneTime {
+        ONE_TIME,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Interval {
+        Monthly,
+        Quarterly,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Outcome {
+        Succeeded,
+        Failed,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Method {
+        Card,
+        Ach,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LinkStatus {
+        Active,
+        Completed,
+        Expired,
+        Cancelled,
+        PartiallyRefunded,
+        Refunded,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum SubscriptionStatus {
+        Active,
+        PastDue,
+        Cancelled,
+        Completed,
+    }
+
+    /// String values; at most 50 keys of 1 to 40 characters, values up to 500 (Stripe's).
+    #[derive(Serialize)]
+    pub struct Metadata;
+
+    impl PartialSchema for Metadata {
+        fn schema() -> RefOr<Schema> {
+            let text = |min, max| {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(min))
+                    .max_length(Some(max))
+            };
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .max_properties(Some(50))
+                .property_names(Some(text(1, 40)))
+                .additional_properties(Some(text(0, 500)))
+                .into()
+        }
+    }
+
+    impl ToSchema for Metadata {}
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct CustomerInput {
+        #[schema(max_length = 500)]
         pub name: Option<String>,
+        /// an email address (something@domain.tld)
+        #[schema(max_length = 254, pattern = "^[^@]+@[\\s\\S]*\\.")]
         pub email: Option<String>,
+        #[schema(max_length = 500)]
+        pub phone: Option<String>,
+    }
+
+    /// The customer of a subscription: an email is required.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SubscriptionCustomer {
+        #[schema(max_length = 500)]
+        pub name: Option<String>,
+        #[schema(max_length = 254, pattern = "^[^@]+@[\\s\\S]*\\.")]
+        pub email: String,
+        #[schema(max_length = 500)]
         pub phone: Option<String>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct InstallmentPlanInput {
-        /// 1 to 120; required with per_installment_cents
-        pub count: Option<u32>,
+        #[schema(minimum = 1, maximum = 120)]
+        pub count: u32,
         /// monthly (default) or quarterly
-        pub interval: Option<String>,
-        pub per_installment_cents: Option<u64>,
+        pub interval: Option<Interval>,
+        #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
+        pub per_installment_cents: u64,
     }
 
-    /// Either amount_cents + payment_type, or premium_cents + fee_cents + payment_type
-    /// "ONE_TIME" + payment_context.
+    /// `amount_cents` + one of the four payment types.
     #[derive(Serialize, ToSchema)]
-    pub struct CreatePaymentLink {
+    #[serde(deny_unknown_fields)]
+    pub struct AmountLink {
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub employer_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub carrier_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub policy_id: String,
-        pub amount_cents: Option<u64>,
-        /// down_payment, late_payment, extra_payment, installment, or ONE_TIME
-        pub payment_type: String,
-        pub premium_cents: Option<u64>,
-        pub fee_cents: Option<u64>,
-        /// with ONE_TIME: down_payment, late_payment, extra_payment or installment
-        pub payment_context: Option<String>,
+        #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
+        pub amount_cents: u64,
+        pub payment_type: PaymentType,
         pub customer: Option<CustomerInput>,
         pub installment_plan: Option<InstallmentPlanInput>,
-        pub metadata: Option<BTreeMap<String, String>>,
+        pub metadata: Option<Metadata>,
+    }
+
+    /// `premium_cents` + `fee_cents` with `payment_type: ONE_TIME` and a `payment_context`;
+    /// the amount is their sum.
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct OneTimeLink {
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
+        pub employer_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
+        pub carrier_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
+        pub policy_id: String,
+        #[schema(minimum = 1, maximum = 500_000_000_000_u64)]
+        pub premium_cents: u64,
+        #[schema(minimum = 0, maximum = 500_000_000_000_u64)]
+        pub fee_cents: u64,
+        pub payment_type: OneTime,
+        pub payment_context: PaymentType,
+        pub customer: Option<CustomerInput>,
+        pub installment_plan: Option<InstallmentPlanInput>,
+        pub metadata: Option<Metadata>,
+    }
+
+    /// Either request shape of the spec.
+    #[derive(Serialize, ToSchema)]
+    #[serde(untagged)]
+    pub enum CreatePaymentLink {
+        Amount(AmountLink),
+        OneTime(OneTimeLink),
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct Refund {
         /// omit to refund everything that remains
+        #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
         pub amount_cents: Option<u64>,
+        #[schema(max_length = 500)]
         pub reason: Option<String>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct CreateSubscription {
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub employer_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub carrier_id: String,
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub policy_id: String,
+        #[schema(minimum = 1, maximum = 1_000_000_000_000_u64)]
         pub amount_cents: u64,
         /// monthly (default) or quarterly
-        pub interval: Option<String>,
+        pub interval: Option<Interval>,
         /// number of installments; omit to bill until cancelled
+        #[schema(minimum = 1, maximum = 1200)]
         pub count: Option<u32>,
-        /// RFC 3339; when installment 1 is charged (default now)
+        /// RFC 3339; when installment 1 is charged (default, or if in the past: now)
+        #[schema(format = DateTime)]
         pub start_date: Option<String>,
-        /// customer.email is required
-        pub customer: CustomerInput,
-        pub metadata: Option<BTreeMap<String, String>>,
+        pub customer: SubscriptionCustomer,
+        pub metadata: Option<Metadata>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct PayLink {
         /// succeeded (default) or failed
-        pub outcome: Option<String>,
+        pub outcome: Option<Outcome>,
         /// card (default) or ach
-        pub method: Option<String>,
+        pub method: Option<Method>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NextCharge {
-        /// failed or succeeded
-        pub outcome: String,
+        pub outcome: Outcome,
         /// how many of the next charges (default 1)
+        #[schema(minimum = 1, maximum = 100)]
         pub times: Option<u32>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct AdvanceClock {
+        /// up to a year (366 days) at a time
+        #[schema(minimum = 1, maximum = 31_622_400)]
         pub seconds: u64,
     }
 }

@@ -84,7 +84,6 @@ pub struct SubscriptionData {
     /// The installment being billed (1-based).
     pub cycle: u32,
     pub paid_count: u32,
-    pub paid: Cents,
     /// Failed attempts on the current cycle.
     pub failed_attempts: u32,
     /// When the current cycle is due; `None` once nothing more will be billed.
@@ -93,6 +92,18 @@ pub struct SubscriptionData {
     pub last_billed_at: Option<Timestamp>,
     pub charging: bool,
     pub cancelled_for_nonpayment: bool,
+}
+
+impl SubscriptionData {
+    /// Money collected so far. Derived, never stored: the total of a long-running subscription
+    /// may pass what one amount may be (`MAX_CENTS`), and a stored sum could disagree with the
+    /// installments it counts.
+    pub fn paid_cents(&self) -> u64 {
+        self.terms
+            .amount
+            .get()
+            .saturating_mul(self.paid_count.into())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,7 +170,6 @@ impl Subscription {
             terms,
             cycle: 1,
             paid_count: 0,
-            paid: Cents::ZERO,
             failed_attempts: 0,
             next_billing_at: Some(anchor),
             last_billed_at: None,
@@ -203,10 +213,6 @@ impl SubscriptionData {
         self.charging = false;
         self.failed_attempts = 0;
         self.paid_count += 1;
-        self.paid = self
-            .paid
-            .checked_add(self.terms.amount)
-            .unwrap_or(self.paid);
         self.last_billed_at = self.next_billing_at;
         context.emit(SubscriptionEffect::InstallmentPaid {
             cycle: self.cycle,
@@ -420,13 +426,6 @@ impl MachineSpec for SubscriptionData {
 
     fn check(&self, state: &State) -> Result<(), String> {
         let t = &self.terms;
-        let expected_paid = t.amount.checked_mul(self.paid_count);
-        if expected_paid != Some(self.paid) {
-            return Err(format!(
-                "paid {} is not {} × {}",
-                self.paid, self.paid_count, t.amount
-            ));
-        }
         if let Some(count) = t.count {
             if count == 0 || self.paid_count > count {
                 return Err(format!(

@@ -84,7 +84,7 @@ fn monthly_billing_keeps_the_anchor_day_clamped_to_the_month_end() {
         ]
     );
     assert_eq!(sub.state_name(), "completed");
-    assert_eq!(sub.data().paid, Cents::positive(37_500).unwrap());
+    assert_eq!(sub.data().paid_cents(), 37_500);
 }
 
 #[test]
@@ -331,7 +331,6 @@ impl Model {
             terms: self.terms.clone(),
             cycle: self.cycle,
             paid_count: self.paid_count,
-            paid: Cents::try_from(self.terms.amount.get() * self.paid_count as u64).unwrap(),
             failed_attempts: self.failed_attempts,
             next_billing_at: self.next_billing_at,
             last_billed_at: self.last_billed_at,
@@ -474,7 +473,7 @@ impl StateMachineTest for SubscriptionModel {
         sub.check_invariants().unwrap();
         let d = sub.data();
         assert_eq!(
-            d.paid.get(),
+            d.paid_cents(),
             d.terms.amount.get() * d.paid_count as u64,
             "money is conserved"
         );
@@ -499,4 +498,22 @@ prop_state_machine! {
 
     #[test]
     fn a_subscription_agrees_with_its_model(sequential support::steps() => SubscriptionModel);
+}
+
+/// Found by schemathesis: a stored `paid` sum could pass `MAX_CENTS` and then no longer match
+/// its installments, so the snapshot failed its own invariants on every later load. The total
+/// is now derived, so any number of the largest installments stays a valid subscription.
+#[test]
+fn a_total_beyond_the_largest_amount_is_still_a_valid_subscription() {
+    let mut t = terms(None, &[3600], OnExhausted::Cancel);
+    t.amount = Cents::try_from(state_machines::MAX_CENTS).unwrap();
+    let (mut sub, _) = Subscription::new(t);
+    for _ in 0..3 {
+        bill(&mut sub, true);
+    }
+    sub.check_invariants().unwrap();
+    assert_eq!(sub.data().paid_cents(), 3 * state_machines::MAX_CENTS);
+    let restored: Subscription =
+        serde_json::from_str(&serde_json::to_string(&sub).unwrap()).unwrap();
+    assert_eq!(restored, sub);
 }

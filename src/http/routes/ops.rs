@@ -47,6 +47,8 @@ use utoipa::OpenApi;
         requests::CustomerInput,
         requests::InstallmentPlanInput,
         test_helpers::ClockView,
+        requests::LinkStatus,
+        requests::SubscriptionStatus,
         ErrorBody,
         Pagination,
     )),
@@ -62,6 +64,7 @@ struct CommonAnswers;
 impl utoipa::Modify for CommonAnswers {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
         use utoipa::openapi::{
             ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type,
         };
@@ -87,9 +90,27 @@ impl utoipa::Modify for CommonAnswers {
                 ObjectBuilder::new()
                     .schema_type(Type::String)
                     .min_length(Some(1))
-                    .max_length(Some(255)),
+                    .max_length(Some(255))
+                    .pattern(Some("^[!-~]+$")),
             ))
             .build();
+        // Every `/api/v1` operation takes the key pair (documented so that tools such as
+        // schemathesis can check that a request without it is refused).
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, header) in [
+            ("client_id", "X-Client-ID"),
+            ("client_secret", "X-Client-Secret"),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
+            );
+        }
+        doc.security = Some(vec![SecurityRequirement::new(
+            "client_id",
+            Vec::<String>::new(),
+        )
+        .add("client_secret", Vec::<String>::new())]);
         for item in doc.paths.paths.values_mut() {
             let writes = [&mut item.post, &mut item.delete, &mut item.patch];
             for op in writes.into_iter().flatten() {
@@ -146,7 +167,51 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Response, ApiError> {
 }
 
 pub async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
+    Json(document()).into_response()
+}
+
+/// The OpenAPI document, with links from each created resource to what its id leads to, so
+/// stateful tests and code generators follow `data._id` rather than guess. The links are
+/// added here as JSON: utoipa 5.5 serialises `Link` fields in snake_case (`operation_id`),
+/// which no OpenAPI tool reads.
+fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+    for (path, follow) in [
+        (
+            "/api/v1/payment-links",
+            &[
+                "get_payment_link",
+                "cancel_payment_link",
+                "refund_payment_link",
+                "pay_payment_link",
+            ][..],
+        ),
+        (
+            "/api/v1/subscriptions",
+            &["get_subscription", "cancel_subscription", "set_next_charge"][..],
+        ),
+    ] {
+        let links: serde_json::Map<String, serde_json::Value> = follow
+            .iter()
+            .map(|op| {
+                let link = serde_json::json!({
+                    "operationId": op,
+                    "parameters": { "id": "$response.body#/data/_id" },
+                });
+                (op.to_string(), link)
+            })
+            .collect();
+        if let Some(created) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/post/responses/201",
+                path.replace('/', "~1")
+            ))
+            .and_then(|r| r.as_object_mut())
+        {
+            created.insert("links".into(), links.into());
+        }
+    }
+    doc
 }
 
 /// A plain page listing every operation, generated from the same OpenAPI document.

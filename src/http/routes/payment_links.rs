@@ -4,11 +4,11 @@ use super::{in_scope, list_page};
 use crate::actors::LinkCommand;
 use crate::auth::Principal;
 use crate::domain::{Customer, EntityKind, InstallmentPlan, LinkRecord, NewLink};
-use crate::http::envelope::{created, ok, ErrorBody};
+use crate::http::envelope::{created, ok, Envelope, ErrorBody, PageEnvelope};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
 use crate::http::idempotency::Idempotent;
-use crate::http::validate::{json_object, list_query, Fields};
+use crate::http::validate::{json_object, list_query, whole_number, Fields};
 use crate::http::views::{parse_payment_type, LinkView, PAYMENT_TYPES};
 use crate::http::AppState;
 use axum::body::Bytes;
@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
-use state_machines::{Cents, Interval, LinkStatus};
+use state_machines::{Cents, Interval, LinkStatus, MAX_CENTS};
 use std::collections::BTreeMap;
 
 const FIELDS: [&str; 11] = [
@@ -41,7 +41,7 @@ pub fn customer(f: &mut Fields, email_required: bool) -> Customer {
             c.text("email")
         };
         if let Some(e) = &email {
-            let valid = e.len() <= 254
+            let valid = e.chars().count() <= 254
                 && e.split_once('@')
                     .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'));
             if !valid {
@@ -83,11 +83,12 @@ fn parse(obj: &Map<String, Value>) -> Result<NewLink, ApiError> {
     let policy_id = f.required_id("policy_id");
     let one_time = obj.get("payment_type").and_then(Value::as_str) == Some("ONE_TIME");
     let (amount, payment_type, premium, fee) = if one_time {
-        let premium = f.required_cents("premium_cents");
+        // Each half of the largest amount, so their sum is always a valid amount.
+        let premium = f.required_cents_up_to("premium_cents", MAX_CENTS / 2);
         // A fee may be zero.
         let fee = match obj.get("fee_cents") {
-            Some(Value::Number(n)) if n.as_u64() == Some(0) => None,
-            _ => f.required_cents("fee_cents"),
+            Some(fee) if whole_number(fee) == Some(0) => None,
+            _ => f.required_cents_up_to("fee_cents", MAX_CENTS / 2),
         };
         let context = f.one_of("payment_context", &PAYMENT_TYPES, parse_payment_type);
         if context.is_none() && !f.has("payment_context") {
@@ -96,11 +97,8 @@ fn parse(obj: &Map<String, Value>) -> Result<NewLink, ApiError> {
         if f.has("amount_cents") {
             f.problem("amount_cents cannot be sent with payment_type ONE_TIME: the amount is premium_cents + fee_cents".into());
         }
-        let total = premium.map(|p| p.checked_add(fee.unwrap_or(Cents::ZERO)));
-        if total == Some(None) {
-            f.problem("premium_cents + fee_cents is too large".into());
-        }
-        (total.flatten(), context, premium, fee.or(Some(Cents::ZERO)))
+        let total = premium.and_then(|p| p.checked_add(fee.unwrap_or(Cents::ZERO)));
+        (total, context, premium, fee.or(Some(Cents::ZERO)))
     } else {
         let amount = f.required_cents("amount_cents");
         let mut allowed = PAYMENT_TYPES.to_vec();
@@ -132,6 +130,10 @@ fn parse(obj: &Map<String, Value>) -> Result<NewLink, ApiError> {
                 }
                 (_, _, true, false) => {
                     p.problem("installment_plan.count requires installment_plan.per_installment_cents".into());
+                    None
+                }
+                (_, _, false, false) => {
+                    p.problem("Required fields: installment_plan.count, installment_plan.per_installment_cents".into());
                     None
                 }
                 _ => None,
@@ -179,9 +181,9 @@ pub async fn load_link(
     Ok(link)
 }
 
-#[utoipa::path(post, path = "/api/v1/payment-links", tag = "payment links",
+#[utoipa::path(post, path = "/api/v1/payment-links", operation_id = "create_payment_link", tag = "payment links",
     request_body = crate::http::views::requests::CreatePaymentLink,
-    responses((status = 201, body = LinkView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<LinkView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,
@@ -201,9 +203,9 @@ pub fn view(app: &AppState) -> impl FnOnce(&LinkRecord) -> LinkView + Send + 'st
     move |link| LinkView::new(link, &public_url)
 }
 
-#[utoipa::path(get, path = "/api/v1/payment-links", tag = "payment links",
-    params(("carrier_id" = Option<String>, Query), ("employer_id" = Option<String>, Query), ("status" = Option<String>, Query), ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = [LinkView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/payment-links", operation_id = "list_payment_links", tag = "payment links",
+    params(("carrier_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{24}$"), ("employer_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{24}$"), ("status" = Option<crate::http::views::requests::LinkStatus>, Query), ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = PageEnvelope<LinkView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
     who: Principal,
@@ -231,9 +233,9 @@ pub async fn list(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/payment-links/{id}", tag = "payment links",
-    params(("id" = String, Path)),
-    responses((status = 200, body = LinkView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/payment-links/{id}", operation_id = "get_payment_link", tag = "payment links",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<LinkView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
     who: Principal,
@@ -243,9 +245,9 @@ pub async fn get(
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/payment-links/{id}", tag = "payment links",
-    params(("id" = String, Path)),
-    responses((status = 200, body = LinkView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/payment-links/{id}", operation_id = "cancel_payment_link", tag = "payment links",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<LinkView>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(app): State<AppState>,
     who: Principal,
@@ -261,9 +263,9 @@ pub async fn cancel(
     Ok(ok(LinkView::new(&link, &app.public_url)))
 }
 
-#[utoipa::path(post, path = "/api/v1/payment-links/{id}/refund", tag = "payment links",
-    params(("id" = String, Path)), request_body = crate::http::views::requests::Refund,
-    responses((status = 200, body = LinkView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/payment-links/{id}/refund", operation_id = "refund_payment_link", tag = "payment links",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")), request_body = crate::http::views::requests::Refund,
+    responses((status = 200, body = Envelope<LinkView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn refund(
     State(app): State<AppState>,
     who: Principal,

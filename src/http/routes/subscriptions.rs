@@ -5,7 +5,7 @@ use super::{in_scope, list_page};
 use crate::actors::SubscriptionCommand;
 use crate::auth::Principal;
 use crate::domain::{EntityKind, NewSubscription, ObjectId, SubscriptionRecord};
-use crate::http::envelope::{created, ok, ErrorBody};
+use crate::http::envelope::{created, ok, Envelope, ErrorBody, PageEnvelope};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
 use crate::http::idempotency::Idempotent;
@@ -91,9 +91,9 @@ pub async fn load(
     Ok(sub)
 }
 
-#[utoipa::path(post, path = "/api/v1/subscriptions", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v1/subscriptions", operation_id = "create_subscription", tag = "subscriptions",
     request_body = crate::http::views::requests::CreateSubscription,
-    responses((status = 201, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<SubscriptionView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,
@@ -110,9 +110,9 @@ pub async fn create(
     Ok(created(SubscriptionView::new(&sub)))
 }
 
-#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions",
-    params(("carrier_id" = Option<String>, Query), ("employer_id" = Option<String>, Query), ("status" = Option<String>, Query), ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = [SubscriptionView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/subscriptions", operation_id = "list_subscriptions", tag = "subscriptions",
+    params(("carrier_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{24}$"), ("employer_id" = Option<String>, Query, pattern = "^[0-9a-fA-F]{24}$"), ("status" = Option<crate::http::views::requests::SubscriptionStatus>, Query), ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = PageEnvelope<SubscriptionView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
     who: Principal,
@@ -135,9 +135,9 @@ pub async fn list(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/subscriptions/{id}", tag = "subscriptions",
-    params(("id" = String, Path)),
-    responses((status = 200, body = SubscriptionView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/subscriptions/{id}", operation_id = "get_subscription", tag = "subscriptions",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<SubscriptionView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
     who: Principal,
@@ -147,9 +147,9 @@ pub async fn get(
     Ok(ok(SubscriptionView::new(&sub)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", tag = "subscriptions",
-    params(("id" = String, Path)),
-    responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/subscriptions/{id}", operation_id = "cancel_subscription", tag = "subscriptions",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<SubscriptionView>), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(app): State<AppState>,
     who: Principal,
