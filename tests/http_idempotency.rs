@@ -3,55 +3,14 @@
 
 #[path = "support/http.rs"]
 mod app;
+#[path = "support/process.rs"]
+mod process;
 
 use app::*;
 use premia::auth::Scope;
 use premia::domain::Environment;
+use process::{send, Premia};
 use serde_json::{json, Value};
-
-/// A response as bytes, with the headers that matter here.
-struct Raw {
-    status: u16,
-    bytes: Vec<u8>,
-    replayed: bool,
-}
-
-impl Raw {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
-    }
-}
-
-async fn send(
-    base_url: &str,
-    key: &Key,
-    method: &str,
-    path: &str,
-    body: &str,
-    idempotency_key: Option<&str>,
-) -> Raw {
-    let mut req = reqwest::Client::new()
-        .request(method.parse().unwrap(), format!("{base_url}/api/v1{path}"))
-        .header("x-client-id", &key.client_id)
-        .header("x-client-secret", &key.client_secret)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(k) = idempotency_key {
-        req = req.header("idempotency-key", k);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let replayed = res
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    let bytes = res.bytes().await.unwrap().to_vec();
-    Raw {
-        status,
-        bytes,
-        replayed,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_create_replays_the_first_answer_byte_for_byte() {
@@ -337,95 +296,52 @@ mod kill_9 {
     //! The real binary, SIGKILLed while idempotent requests are in flight: a retry of every
     //! request after the restart executes nothing twice.
 
-    use super::{send, Key};
+    use super::process::{create_key, try_send};
+    use super::*;
     use std::collections::{BTreeMap, BTreeSet};
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
-
-    fn serve(dir: &std::path::Path) -> (Child, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_premia"))
-            .env("PREMIA_DATA_DIR", dir)
-            .env("PREMIA_LISTEN", "127.0.0.1:0")
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix("premia listening on ") {
-                break addr.to_string();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        (child, addr)
-    }
-
-    fn create_key(dir: &std::path::Path) -> Key {
-        let out = Command::new(env!("CARGO_BIN_EXE_premia"))
-            .env("PREMIA_DATA_DIR", dir)
-            .args(["keys", "create", "--env", "test", "--scope", "payments"])
-            .args(["--rate-limit", "1000000"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        Key {
-            client_id: v["client_id"].as_str().unwrap().into(),
-            client_secret: v["client_secret"].as_str().unwrap().into(),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_retry_after_a_crash_never_executes_twice() {
         let dir = tempfile::tempdir().unwrap();
         let key = create_key(dir.path());
-        let (mut child, base) = serve(dir.path());
-        let body = |i: usize| super::link_body(1_000 + i as u64).to_string();
+        let server = Premia::serve(dir.path());
+        let base = server.base_url.clone();
+        let body = |i: usize| link_body(1_000 + i as u64).to_string();
         // Acknowledged answers, by idempotency key.
         let acked: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Default::default();
-        let clients = (0..16).map(|c| {
-            let (base, key, acked) = (base.clone(), key.clone(), acked.clone());
-            tokio::spawn(async move {
-                for i in 0.. {
-                    let k = format!("c{c}-{i}");
-                    let url = base.clone();
-                    let Ok(res) = tokio::time::timeout(
-                        Duration::from_secs(5),
-                        send(&url, &key, "POST", "/payment-links", &body(i), Some(&k)),
-                    )
-                    .await
-                    else {
-                        break;
-                    };
-                    if res.status != 201 {
-                        break;
+        let clients: Vec<_> = (0..16)
+            .map(|c| {
+                let (base, key, acked) = (base.clone(), key.clone(), acked.clone());
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let k = format!("c{c}-{i}");
+                        let body = body(i);
+                        let sent = try_send(&base, &key, "POST", "/payment-links", &body, Some(&k));
+                        match tokio::time::timeout(Duration::from_secs(5), sent).await {
+                            Ok(Ok(res)) if res.status == 201 => {
+                                acked.lock().unwrap().insert(k, res.bytes);
+                            }
+                            // The server is gone: this request may or may not have run.
+                            _ => break,
+                        }
                     }
-                    acked.lock().unwrap().insert(k, res.bytes);
-                }
+                })
             })
-        });
-        let clients: Vec<_> = clients.collect();
+            .collect();
         // Let some requests be answered, then kill the server mid-stream.
         while acked.lock().unwrap().len() < 200 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        server.kill9();
         for c in clients {
-            // A client's request in flight at the kill fails; the task then stops.
-            let _ = c.await;
+            c.await.unwrap();
         }
         let acked = acked.lock().unwrap().clone();
 
-        let (mut child, base) = serve(dir.path());
+        let server = Premia::serve(dir.path());
+        let base = server.base_url.clone();
         // Retry every request each client may have sent (acknowledged or not), with its key.
         let mut ids = BTreeSet::new();
         let mut attempted = 0;
@@ -443,27 +359,19 @@ mod kill_9 {
                     assert!(res.replayed, "{k} was acknowledged: it must replay");
                     assert_eq!(&res.bytes, first, "{k}: replayed byte for byte");
                 }
-                let v: serde_json::Value = serde_json::from_slice(&res.bytes).unwrap();
-                ids.insert(v["data"]["_id"].as_str().unwrap().to_string());
+                ids.insert(res.json()["data"]["_id"].as_str().unwrap().to_string());
                 attempted += 1;
             }
         }
         assert_eq!(ids.len(), attempted, "one link per key");
-        let list = reqwest::Client::new()
-            .get(format!("{base}/api/v1/payment-links?limit=1"))
-            .header("x-client-id", &key.client_id)
-            .header("x-client-secret", &key.client_secret)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
+        let list = send(&base, &key, "GET", "/payment-links?limit=1", "", None).await;
         assert_eq!(
-            list["pagination"]["total"], attempted,
+            list.json()["pagination"]["total"],
+            attempted,
             "no request executed twice, none lost"
         );
-        child.kill().unwrap();
-        child.wait().unwrap();
+        server.stop();
+        let (clean, report) = process::check(dir.path());
+        assert!(clean, "{report}");
     }
 }
