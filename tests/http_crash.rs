@@ -109,7 +109,7 @@ async fn client(base: String, key: Key, round: usize, c: usize, log: Arc<Mutex<L
             return;
         };
         let id = link["_id"].as_str().unwrap().to_string();
-        if (i + c as u64) % 5 == 0 {
+        if (i + c as u64).is_multiple_of(5) {
             let cancel = next(
                 Kind::CancelLink,
                 "DELETE",
