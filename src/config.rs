@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: u32,
     /// Failed authentications per minute per source address before it is blocked.
     pub failed_auth_per_minute: u32,
+    /// How long a rotated-out secret keeps working (`premia keys rotate`); 0: not at all.
+    pub key_rotation_overlap_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

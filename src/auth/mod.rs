@@ -11,7 +11,9 @@ pub mod limits;
 pub mod signature;
 mod tenant;
 
-pub use keys::{ApiClient, CreatedKey, KeyError, KeyStore, NewKey, Scope};
+pub use keys::{
+    ApiClient, CreatedKey, KeyError, KeyStore, KeyUpdate, NewKey, PreviousSecret, RotatedKey, Scope,
+};
 pub use tenant::TenantScope;
 
 use crate::domain::Environment;
