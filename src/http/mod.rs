@@ -4,6 +4,7 @@
 mod envelope;
 mod error;
 mod extract;
+pub mod fuzzing;
 mod metrics;
 mod middleware;
 mod routes;
