@@ -103,7 +103,9 @@ async fn load(request: Request, connections: usize, secs: f64) -> Series {
                         let body = request.body.unwrap_or_default().as_bytes();
                         let signature =
                             sign(secret, &payload(&ts, request.method.as_str(), path, body));
-                        req = req.header("x-timestamp", ts).header("x-signature", signature);
+                        req = req
+                            .header("x-timestamp", ts)
+                            .header("x-signature", signature);
                     }
                     let t = Instant::now();
                     match req.send().await {
@@ -171,7 +173,10 @@ fn time(d: Duration) -> String {
 }
 
 /// Mean time of `f` over `n` runs.
-async fn per_call<F: std::future::Future<Output = ()>>(n: u32, mut f: impl FnMut() -> F) -> Duration {
+async fn per_call<F: std::future::Future<Output = ()>>(
+    n: u32,
+    mut f: impl FnMut() -> F,
+) -> Duration {
     let t = Instant::now();
     for _ in 0..n {
         f().await;

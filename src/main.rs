@@ -114,8 +114,10 @@ impl UpdateKey {
             && self.require_signature.is_none()
             && self.name.is_none();
         if nothing {
-            return Err("nothing to update: give at least one of --rate-limit, --clear-rate-limit, \
-                 --carrier, --employer, --clear-scope, --require-signature, --name");
+            return Err(
+                "nothing to update: give at least one of --rate-limit, --clear-rate-limit, \
+                 --carrier, --employer, --clear-scope, --require-signature, --name",
+            );
         }
         let listed = |ids: Vec<ObjectId>| (!ids.is_empty()).then_some(ids);
         let (carriers, employers) = if self.clear_scope {

@@ -128,7 +128,11 @@ fn listed(dir: &std::path::Path, id: &str) -> serde_json::Value {
 /// A failed command's stderr.
 fn refused(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -137,7 +141,12 @@ fn rotate_prints_a_new_secret_and_how_long_the_old_one_still_works() {
     let dir = tempfile::tempdir().unwrap();
     let created = create_key(dir.path());
     let id = created["client_id"].as_str().unwrap();
-    let rotated = json(premia(dir.path()).args(["keys", "rotate", id]).output().unwrap());
+    let rotated = json(
+        premia(dir.path())
+            .args(["keys", "rotate", id])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(rotated["client_id"], id);
     let secret = rotated["client_secret"].as_str().unwrap();
     assert!(secret.starts_with("premia_test_sec_"), "{secret}");
@@ -155,7 +164,10 @@ fn rotate_prints_a_new_secret_and_how_long_the_old_one_still_works() {
             .output()
             .unwrap(),
     );
-    assert_eq!(at_once["previous_secret_valid_until"], serde_json::Value::Null);
+    assert_eq!(
+        at_once["previous_secret_valid_until"],
+        serde_json::Value::Null
+    );
     assert_ne!(at_once["client_secret"], rotated["client_secret"]);
     // The configured default can be 0 as well.
     let by_config = json(
@@ -165,16 +177,30 @@ fn rotate_prints_a_new_secret_and_how_long_the_old_one_still_works() {
             .output()
             .unwrap(),
     );
-    assert_eq!(by_config["previous_secret_valid_until"], serde_json::Value::Null);
+    assert_eq!(
+        by_config["previous_secret_valid_until"],
+        serde_json::Value::Null
+    );
 }
 
 #[test]
 fn update_changes_the_listed_record() {
     let dir = tempfile::tempdir().unwrap();
-    let id = create_key(dir.path())["client_id"].as_str().unwrap().to_string();
+    let id = create_key(dir.path())["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let updated = json(
         premia(dir.path())
-            .args(["keys", "update", &id, "--rate-limit", "7", "--name", "billing"])
+            .args([
+                "keys",
+                "update",
+                &id,
+                "--rate-limit",
+                "7",
+                "--name",
+                "billing",
+            ])
             .args(["--carrier", "680abc456def789012345678"])
             .args(["--employer", "681abc789abc123456789012"])
             .args(["--require-signature", "true"])
@@ -186,7 +212,10 @@ fn update_changes_the_listed_record() {
     assert_eq!(record["rate_limit"], 7);
     assert_eq!(record["name"], "billing");
     assert_eq!(record["allowed_carrier_ids"][0], "680abc456def789012345678");
-    assert_eq!(record["allowed_employer_ids"][0], "681abc789abc123456789012");
+    assert_eq!(
+        record["allowed_employer_ids"][0],
+        "681abc789abc123456789012"
+    );
     assert_eq!(record["require_signature"], true);
 
     json(
@@ -207,7 +236,10 @@ fn update_changes_the_listed_record() {
 #[test]
 fn bad_rotate_and_update_options_are_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let id = create_key(dir.path())["client_id"].as_str().unwrap().to_string();
+    let id = create_key(dir.path())["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let update = |args: &[&str]| {
         let mut cmd = premia(dir.path());
         cmd.args(["keys", "update", &id]).args(args);
@@ -216,16 +248,28 @@ fn bad_rotate_and_update_options_are_refused_with_a_clear_message() {
     assert!(update(&[]).contains("nothing to update"));
     assert!(update(&["--rate-limit", "0"]).contains("--rate-limit"));
     assert!(update(&["--rate-limit", "5", "--clear-rate-limit"]).contains("cannot be used with"));
-    assert!(update(&["--clear-scope", "--carrier", "680abc456def789012345678"])
-        .contains("cannot be used with"));
+    assert!(
+        update(&["--clear-scope", "--carrier", "680abc456def789012345678"])
+            .contains("cannot be used with")
+    );
     assert!(update(&["--carrier", "xyz"]).contains("ObjectId"));
     assert!(update(&["--require-signature", "maybe"]).contains("possible values: true, false"));
-    assert!(refused(premia(dir.path()).args(["keys", "rotate", &id, "--overlap-secs", "soon"]))
-        .contains("--overlap-secs"));
-    assert!(refused(premia(dir.path()).args(["keys", "rotate", "premia_test_cli_nope"]))
-        .contains("no API key premia_test_cli_nope"));
-    assert!(refused(premia(dir.path()).args(["keys", "update", "premia_test_cli_nope", "--name", "x"]))
-        .contains("no API key"));
+    assert!(
+        refused(premia(dir.path()).args(["keys", "rotate", &id, "--overlap-secs", "soon"]))
+            .contains("--overlap-secs")
+    );
+    assert!(
+        refused(premia(dir.path()).args(["keys", "rotate", "premia_test_cli_nope"]))
+            .contains("no API key premia_test_cli_nope")
+    );
+    assert!(refused(premia(dir.path()).args([
+        "keys",
+        "update",
+        "premia_test_cli_nope",
+        "--name",
+        "x"
+    ]))
+    .contains("no API key"));
 
     assert!(premia(dir.path())
         .args(["keys", "revoke", &id])

@@ -301,9 +301,17 @@ async fn a_rotated_key_takes_the_new_secret_and_the_old_one_during_the_overlap()
     assert_ne!(new.client_secret, old.client_secret);
     let body = link_body(10_000).to_string();
     let created = send(&app, &new, "POST", PATH, &body, None, false).await;
-    assert_eq!(created.status, 201, "the new secret works: {}", created.body);
+    assert_eq!(
+        created.status, 201,
+        "the new secret works: {}",
+        created.body
+    );
     for _ in 0..2 {
-        assert_eq!(get_links(&app, &old).await.status, 200, "old, in the overlap");
+        assert_eq!(
+            get_links(&app, &old).await.status,
+            200,
+            "old, in the overlap"
+        );
         assert_eq!(get_links(&app, &new).await.status, 200, "new");
     }
 }

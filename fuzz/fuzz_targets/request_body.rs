@@ -45,7 +45,11 @@ fn valid(kind: RequestKind) -> Value {
 fn check(kind: RequestKind, body: &[u8]) {
     match parse_request(kind, body) {
         Ok(parsed) => {
-            assert_eq!(parse_request(kind, body), Ok(parsed.clone()), "deterministic");
+            assert_eq!(
+                parse_request(kind, body),
+                Ok(parsed.clone()),
+                "deterministic"
+            );
             let value: Value = serde_json::from_slice(body).expect("an accepted body is JSON");
             let again = serde_json::to_vec(&value).unwrap();
             assert_eq!(

@@ -256,7 +256,11 @@ impl KeyStore {
 
     fn stamp(&self) -> Result<Option<Stamp>, KeyError> {
         match fs::metadata(&self.path) {
-            Ok(m) => Ok(Some((m.modified().map_err(|e| self.io(e))?, m.len(), m.ino()))),
+            Ok(m) => Ok(Some((
+                m.modified().map_err(|e| self.io(e))?,
+                m.len(),
+                m.ino(),
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io(e)),
         }
@@ -625,7 +629,10 @@ mod tests {
         let server = KeyStore::open(dir.path(), "premia").unwrap();
         let cli = KeyStore::open(dir.path(), "premia").unwrap();
         let old = cli.create(new_key(Scope::Payments)).unwrap();
-        assert!(server.authenticate(&old.client_id, &old.client_secret).await.is_ok());
+        assert!(server
+            .authenticate(&old.client_id, &old.client_secret)
+            .await
+            .is_ok());
 
         let rotated = cli.rotate(&old.client_id, Duration::from_secs(60)).unwrap();
         let new = rotated.key;
@@ -662,7 +669,10 @@ mod tests {
         let server = KeyStore::open(dir.path(), "premia").unwrap();
         let cli = KeyStore::open(dir.path(), "premia").unwrap();
         let old = cli.create(new_key(Scope::Payments)).unwrap();
-        assert!(server.authenticate(&old.client_id, &old.client_secret).await.is_ok());
+        assert!(server
+            .authenticate(&old.client_id, &old.client_secret)
+            .await
+            .is_ok());
         let rotated = cli.rotate(&old.client_id, Duration::ZERO).unwrap();
         assert_eq!(rotated.previous_secret_valid_until, None);
         assert_eq!(
