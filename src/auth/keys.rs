@@ -372,7 +372,7 @@ impl KeyStore {
     }
 
     /// A new secret for `client_id`. The old one keeps working for `overlap` (zero: it stops
-    /// at once), then stops; secrets rotated out earlier keep their own deadlines.
+    /// at once), then stops; secrets rotated out earlier stop by then too, if not before.
     pub fn rotate(&self, client_id: &str, overlap: Duration) -> Result<RotatedKey, KeyError> {
         let env = self.record(client_id)?.env;
         let client_secret = format!("{}_{}_sec_{}", self.prefix, env.as_str(), random_token(32));
@@ -384,7 +384,14 @@ impl KeyStore {
         let scope = self.modify(|file| {
             let client = live_record(file, client_id)?;
             let old = std::mem::replace(&mut client.secret_hash, secret_hash);
-            client.previous_secrets.retain(|p| now < p.valid_until_ms);
+            // This overlap caps the older secrets' too: rotating with 0 after a leak retires
+            // every earlier secret at once.
+            client
+                .previous_secrets
+                .retain(|p| now < p.valid_until_ms && !overlap.is_zero());
+            for p in &mut client.previous_secrets {
+                p.valid_until_ms = p.valid_until_ms.min(valid_until_ms);
+            }
             if !overlap.is_zero() {
                 client.previous_secrets.push(PreviousSecret {
                     secret_hash: old,
@@ -702,6 +709,21 @@ mod tests {
             .authenticate(&old.client_id, &old.client_secret)
             .await
             .is_err());
+        // Without overlap, every earlier secret stops, also one still inside its own overlap.
+        let last = cli.rotate(&old.client_id, Duration::ZERO).unwrap();
+        for retired in [&again.key.client_secret, &rotated.key.client_secret] {
+            assert_eq!(
+                server
+                    .authenticate(&old.client_id, retired)
+                    .await
+                    .unwrap_err(),
+                AuthError::Invalid
+            );
+        }
+        assert!(server
+            .authenticate(&old.client_id, &last.key.client_secret)
+            .await
+            .is_ok());
     }
 
     #[tokio::test]
