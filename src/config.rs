@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_in_flight: usize,
     pub request_timeout_secs: u64,
     pub idempotency_ttl_secs: u64,
+    /// How long a rotated-out secret keeps working (`premia keys rotate`); 0: not at all.
+    pub key_rotation_overlap_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

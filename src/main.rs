@@ -1,12 +1,13 @@
 //! The `premia` binary: parse the command line, load the configuration, run.
 
 use clap::{Args, Parser, Subcommand};
-use premia::auth::{KeyStore, NewKey, Scope};
+use premia::auth::{ApiClient, KeyStore, KeyUpdate, NewKey, Scope};
 use premia::config::Config;
 use premia::domain::{Environment, ObjectId};
 use premia::server::Server;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 // sled copies pages on every write; mimalloc keeps that cheap (see README: Performance).
 #[global_allocator]
@@ -45,6 +46,17 @@ enum KeysCommand {
     List,
     /// Revoke a key: it stops working at once.
     Revoke { client_id: String },
+    /// Give a key a new secret and print it (shown only now); the old secret keeps working
+    /// for the overlap, then stops.
+    Rotate {
+        client_id: String,
+        /// Seconds the old secret keeps working (default: server.key_rotation_overlap_secs;
+        /// 0: it stops at once).
+        #[arg(long)]
+        overlap_secs: Option<u64>,
+    },
+    /// Change a key's record; a running server applies it on the key's next request.
+    Update(UpdateKey),
 }
 
 #[derive(Args)]
@@ -62,11 +74,89 @@ struct CreateKey {
     #[arg(long = "employer")]
     employers: Vec<ObjectId>,
     /// Requests per minute (default: the server's).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: Option<u32>,
     /// Refuse this key's requests unless HMAC-signed.
     #[arg(long)]
     require_signature: bool,
+}
+
+#[derive(Args)]
+struct UpdateKey {
+    client_id: String,
+    /// Requests per minute.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit: Option<u32>,
+    /// Back to the server's default rate limit.
+    #[arg(long, conflicts_with = "rate_limit")]
+    clear_rate_limit: bool,
+    /// Allow only these carriers (repeat; replaces the list).
+    #[arg(long = "carrier")]
+    carriers: Vec<ObjectId>,
+    /// Allow only these employers (repeat; replaces the list).
+    #[arg(long = "employer")]
+    employers: Vec<ObjectId>,
+    /// Allow every carrier and employer.
+    #[arg(long, conflicts_with_all = ["carriers", "employers"])]
+    clear_scope: bool,
+    /// Whether requests must be HMAC-signed.
+    #[arg(long, value_name = "true|false")]
+    require_signature: Option<bool>,
+    #[arg(long)]
+    name: Option<String>,
+}
+
+impl UpdateKey {
+    fn change(self) -> Result<KeyUpdate, &'static str> {
+        let nothing = self.rate_limit.is_none()
+            && !self.clear_rate_limit
+            && self.carriers.is_empty()
+            && self.employers.is_empty()
+            && !self.clear_scope
+            && self.require_signature.is_none()
+            && self.name.is_none();
+        if nothing {
+            return Err(
+                "nothing to update: give at least one of --rate-limit, --clear-rate-limit, \
+                 --carrier, --employer, --clear-scope, --require-signature, --name",
+            );
+        }
+        let listed = |ids: Vec<ObjectId>| (!ids.is_empty()).then_some(ids);
+        let (carriers, employers) = if self.clear_scope {
+            (Some(vec![]), Some(vec![]))
+        } else {
+            (listed(self.carriers), listed(self.employers))
+        };
+        Ok(KeyUpdate {
+            name: self.name,
+            rate_limit: if self.clear_rate_limit {
+                Some(None)
+            } else {
+                self.rate_limit.map(Some)
+            },
+            carriers,
+            employers,
+            require_signature: self.require_signature,
+        })
+    }
+}
+
+/// A key's record as `keys list` and `keys update` show it: never the secret or its hash.
+fn shown(c: ApiClient) -> serde_json::Value {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let overlap_ends = c
+        .overlap_ends_ms(now_ms)
+        .map(|ms| state_machines::Timestamp::from_millis(ms).to_rfc3339());
+    serde_json::json!({
+        "client_id": c.client_id, "env": c.env, "scope": c.scope, "name": c.name,
+        "allowed_carrier_ids": c.allowed_carrier_ids, "allowed_employer_ids": c.allowed_employer_ids,
+        "rate_limit": c.rate_limit, "require_signature": c.require_signature,
+        "created_at": c.created_at, "revoked": c.revoked,
+        "previous_secret_valid_until": overlap_ends,
+    })
 }
 
 #[tokio::main]
@@ -116,23 +206,25 @@ fn keys(config: &Config, command: KeysCommand) -> Fallible {
             println!("{}", serde_json::to_string_pretty(&key)?);
         }
         KeysCommand::List => {
-            let listed: Vec<serde_json::Value> = store
-                .list()?
-                .into_iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "client_id": c.client_id, "env": c.env, "scope": c.scope, "name": c.name,
-                        "allowed_carrier_ids": c.allowed_carrier_ids, "allowed_employer_ids": c.allowed_employer_ids,
-                        "rate_limit": c.rate_limit, "require_signature": c.require_signature,
-                        "created_at": c.created_at, "revoked": c.revoked,
-                    })
-                })
-                .collect();
+            let listed: Vec<serde_json::Value> = store.list()?.into_iter().map(shown).collect();
             println!("{}", serde_json::to_string_pretty(&listed)?);
         }
         KeysCommand::Revoke { client_id } => {
             store.revoke(&client_id)?;
             println!("revoked {client_id}");
+        }
+        KeysCommand::Rotate {
+            client_id,
+            overlap_secs,
+        } => {
+            let overlap = overlap_secs.unwrap_or(config.server.key_rotation_overlap_secs);
+            let rotated = store.rotate(&client_id, Duration::from_secs(overlap))?;
+            println!("{}", serde_json::to_string_pretty(&rotated)?);
+        }
+        KeysCommand::Update(update) => {
+            let client_id = update.client_id.clone();
+            let updated = store.update(&client_id, update.change()?)?;
+            println!("{}", serde_json::to_string_pretty(&shown(updated))?);
         }
     }
     Ok(())

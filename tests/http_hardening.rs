@@ -1,13 +1,14 @@
-//! Request hardening over real HTTP: HMAC signatures and rate limits.
+//! Request hardening over real HTTP: HMAC signatures, rate limits, and key rotation, update
+//! and revocation done by another process (as `premia keys …` does) while the server runs.
 
 #[path = "support/http.rs"]
 mod app;
 
 use app::*;
 use premia::auth::signature::{payload, sign};
-use premia::auth::Scope;
+use premia::auth::{KeyStore, KeyUpdate, Scope};
 use premia::domain::Environment;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -269,4 +270,104 @@ async fn repeated_failed_authentication_from_one_address_is_limited_before_bcryp
     let blocked = send(&app, &app.key.clone(), "GET", PATH, "", None, false).await;
     assert_eq!(blocked.status, 429);
     assert!(header(&blocked, "retry-after") >= 1);
+}
+
+/// The key file as `premia keys …` in another process sees it.
+fn key_admin(app: &TestApp) -> KeyStore {
+    KeyStore::open(app.data_dir(), "premia").expect("the key file opens")
+}
+
+/// Rotate `key` from another process; the key with its new secret.
+fn rotate(app: &TestApp, key: &Key, overlap: Duration) -> Key {
+    let rotated = tokio::task::block_in_place(|| key_admin(app).rotate(&key.client_id, overlap))
+        .expect("key rotated");
+    Key {
+        client_id: rotated.key.client_id,
+        client_secret: rotated.key.client_secret,
+    }
+}
+
+async fn get_links(app: &TestApp, key: &Key) -> Signed {
+    send(app, key, "GET", PATH, "", None, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_takes_the_new_secret_and_the_old_one_during_the_overlap() {
+    let app = TestApp::spawn().await;
+    let old = app.create_key(new_key(Environment::Test, Scope::Payments));
+    assert_eq!(get_links(&app, &old).await.status, 200);
+
+    let new = rotate(&app, &old, Duration::from_secs(3600));
+    assert_ne!(new.client_secret, old.client_secret);
+    let body = link_body(10_000).to_string();
+    let created = send(&app, &new, "POST", PATH, &body, None, false).await;
+    assert_eq!(
+        created.status, 201,
+        "the new secret works: {}",
+        created.body
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            get_links(&app, &old).await.status,
+            200,
+            "old, in the overlap"
+        );
+        assert_eq!(get_links(&app, &new).await.status, 200, "new");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_without_overlap_refuses_the_old_secret_at_once_even_when_cached() {
+    let app = TestApp::spawn().await;
+    let old = app.create_key(new_key(Environment::Test, Scope::Payments));
+    // The first request runs bcrypt, the second is served from the verification cache.
+    for _ in 0..2 {
+        assert_eq!(get_links(&app, &old).await.status, 200);
+    }
+    let new = rotate(&app, &old, Duration::ZERO);
+    let refused = get_links(&app, &old).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.body["code"], "unauthorized");
+    assert_eq!(get_links(&app, &new).await.status, 200);
+    assert_eq!(get_links(&app, &old).await.status, 401, "still refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_updated_rate_limit_applies_to_the_running_server() {
+    let app = TestApp::spawn().await;
+    let key = app.create_key(new_key(Environment::Test, Scope::Payments));
+    let before = get_links(&app, &key).await;
+    assert_eq!(header(&before, "x-ratelimit-limit"), 100);
+
+    let update = KeyUpdate {
+        rate_limit: Some(Some(2)),
+        ..KeyUpdate::default()
+    };
+    tokio::task::block_in_place(|| key_admin(&app).update(&key.client_id, update))
+        .expect("key updated");
+    for remaining in [1, 0] {
+        let res = get_links(&app, &key).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(header(&res, "x-ratelimit-limit"), 2);
+        assert_eq!(header(&res, "x-ratelimit-remaining"), remaining);
+    }
+    let limited = get_links(&app, &key).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.body["code"], "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_after_cached_use_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let key = app.create_key(new_key(Environment::Test, Scope::Payments));
+    for _ in 0..2 {
+        assert_eq!(get_links(&app, &key).await.status, 200);
+    }
+    tokio::task::block_in_place(|| key_admin(&app).revoke(&key.client_id)).expect("revoked");
+    let refused = get_links(&app, &key).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
 }

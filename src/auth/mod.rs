@@ -4,14 +4,18 @@
 //! `<data_dir>/keys.json` with the secret as a bcrypt hash, so key management works whether
 //! or not a server holds the sled database; the server notices a changed file on the next
 //! request. A verified secret is remembered as a SHA-256 digest so bcrypt runs once per key,
-//! not once per request. Secrets never reach a log.
+//! not once per request; the digest is bound to the bcrypt hash it matched and counts only
+//! while the key file still accepts that hash (revoked, rotated out, overlap over: refused at
+//! once). Secrets never reach a log.
 
 mod keys;
 pub mod limits;
 pub mod signature;
 mod tenant;
 
-pub use keys::{ApiClient, CreatedKey, KeyError, KeyStore, NewKey, Scope};
+pub use keys::{
+    ApiClient, CreatedKey, KeyError, KeyStore, KeyUpdate, NewKey, PreviousSecret, RotatedKey, Scope,
+};
 pub use tenant::TenantScope;
 
 use crate::domain::Environment;

@@ -41,12 +41,13 @@ pub fn verify(
     let at: i64 = timestamp
         .parse()
         .map_err(|_| AuthError::Signature("X-Timestamp must be epoch milliseconds"))?;
-    if now_ms - at > TOLERANCE_MS {
+    // Saturating: a timestamp near i64's ends must be refused, not overflow.
+    if now_ms.saturating_sub(at) > TOLERANCE_MS {
         return Err(AuthError::Signature(
             "X-Timestamp is more than 5 minutes old",
         ));
     }
-    if at - now_ms > TOLERANCE_MS {
+    if at.saturating_sub(now_ms) > TOLERANCE_MS {
         return Err(AuthError::Signature(
             "X-Timestamp is more than 5 minutes in the future",
         ));

@@ -5,6 +5,7 @@ mod backpressure;
 mod envelope;
 mod error;
 mod extract;
+pub mod fuzzing;
 mod idempotency;
 mod metrics;
 mod middleware;

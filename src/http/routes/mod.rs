@@ -2,8 +2,8 @@
 
 mod checkout;
 mod ops;
-mod payment_links;
-mod subscriptions;
+pub(super) mod payment_links;
+pub(super) mod subscriptions;
 mod test_helpers;
 
 use super::envelope::{page, Pagination};

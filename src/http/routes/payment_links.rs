@@ -75,7 +75,7 @@ pub fn interval(f: &mut Fields) -> Interval {
 }
 
 /// Both request shapes of the spec into one `NewLink`.
-fn parse(obj: &Map<String, Value>) -> Result<NewLink, ApiError> {
+pub(crate) fn parse(obj: &Map<String, Value>) -> Result<NewLink, ApiError> {
     let mut f = Fields::new(obj);
     f.refuse_unknown(&FIELDS);
     let employer_id = f.required_id("employer_id");

@@ -31,7 +31,9 @@ const FIELDS: [&str; 9] = [
     "metadata",
 ];
 
-fn parse(obj: &serde_json::Map<String, serde_json::Value>) -> Result<NewSubscription, ApiError> {
+pub(crate) fn parse(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<NewSubscription, ApiError> {
     let mut f = Fields::new(obj);
     f.refuse_unknown(&FIELDS);
     let employer_id = f.required_id("employer_id");
