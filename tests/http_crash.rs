@@ -266,13 +266,16 @@ async fn acknowledged_writes_survive_sigkill_and_retries_never_run_twice() {
             round,
             log.clone(),
         )));
-        tokio::time::sleep(Duration::from_millis(300 + random_below(1_200))).await;
+        // A random moment, once the clients are under way (a busy machine starts slowly).
+        tokio::time::sleep(Duration::from_millis(random_below(1_200))).await;
+        while log.lock().unwrap().acked.len() < 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         server.kill9();
         for t in tasks {
             t.await.unwrap();
         }
         let Log { acked, in_flight } = std::mem::take(&mut *log.lock().unwrap());
-        assert!(!acked.is_empty(), "round {round}: nothing was acknowledged");
 
         let server = Premia::serve(dir.path());
         let base = server.base_url.clone();
