@@ -14,6 +14,7 @@ use std::time::Duration;
 pub struct Config {
     pub server: ServerConfig,
     pub engine: EngineSection,
+    pub webhooks: WebhooksSection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -42,6 +43,20 @@ pub struct EngineSection {
     pub dunning_retry_after_secs: Vec<u64>,
     pub on_retries_exhausted: OnExhausted,
     pub firing_concurrency: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    pub timeout_secs: f64,
+    pub retry_schedule_secs: Vec<f64>,
+    pub disable_after_failing_secs: u64,
+    pub max_in_flight_per_endpoint: usize,
+    pub live_allow_http: bool,
+    pub live_allow_private_addresses: bool,
+    pub sandbox_allow_http: bool,
+    pub sandbox_allow_private_addresses: bool,
+    pub rotation_grace_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +127,26 @@ impl Config {
                 on_exhausted: e.on_retries_exhausted,
             },
             firing_concurrency: e.firing_concurrency.max(1),
+        }
+    }
+
+    pub fn webhooks(&self) -> crate::webhooks::WebhookConfig {
+        let w = &self.webhooks;
+        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 1e9));
+        crate::webhooks::WebhookConfig {
+            timeout: secs(w.timeout_secs),
+            retry_schedule: w.retry_schedule_secs.iter().map(|s| secs(*s)).collect(),
+            disable_after_failing: Duration::from_secs(w.disable_after_failing_secs),
+            max_in_flight_per_endpoint: w.max_in_flight_per_endpoint.max(1),
+            live: crate::webhooks::UrlPolicy {
+                allow_http: w.live_allow_http,
+                allow_private_addresses: w.live_allow_private_addresses,
+            },
+            sandbox: crate::webhooks::UrlPolicy {
+                allow_http: w.sandbox_allow_http,
+                allow_private_addresses: w.sandbox_allow_private_addresses,
+            },
+            rotation_grace: Duration::from_secs(w.rotation_grace_secs),
         }
     }
 }

@@ -8,7 +8,7 @@ mod metrics;
 mod middleware;
 mod routes;
 mod validate;
-mod views;
+pub(crate) mod views;
 
 pub use error::ApiError;
 pub use metrics::handle as metrics_handle;

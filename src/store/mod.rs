@@ -7,6 +7,7 @@
 mod commit;
 mod committer;
 pub mod keys;
+mod webhooks;
 
 pub use commit::Commit;
 use commit::{Op, TreeId};
@@ -45,6 +46,8 @@ pub struct Store {
     scratch: sled::Tree,
     meta: sled::Tree,
     committer: Arc<Committer>,
+    /// Woken when a commit with outbox events is handed over (the webhook dispatcher waits).
+    events_written: tokio::sync::Notify,
 }
 
 impl Store {
@@ -67,6 +70,10 @@ impl Store {
             outbox: db.open_tree("outbox")?,
             timers: db.open_tree("timers")?,
             indexes: db.open_tree("indexes")?,
+            event_queue: db.open_tree("event_queue")?,
+            webhook_endpoints: db.open_tree("webhook_endpoints")?,
+            deliveries: db.open_tree("deliveries")?,
+            delivery_queue: db.open_tree("delivery_queue")?,
         };
         let writer = trees.clone();
         let committer =
@@ -77,6 +84,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             db,
             committer,
+            events_written: tokio::sync::Notify::new(),
         })
     }
 
@@ -84,7 +92,12 @@ impl Store {
     /// durable once `wait_durable(seq)` returns; readers that must not see it earlier call
     /// `read_barrier` first (the engine always does).
     pub fn apply(&self, commit: Commit) -> u64 {
-        self.committer.enqueue(commit)
+        let events = commit.writes_events;
+        let seq = self.committer.enqueue(commit);
+        if events {
+            self.events_written.notify_one();
+        }
+        seq
     }
 
     /// Returns once every write up to `seq` is on disk.
@@ -251,6 +264,10 @@ struct Trees {
     outbox: sled::Tree,
     timers: sled::Tree,
     indexes: sled::Tree,
+    event_queue: sled::Tree,
+    webhook_endpoints: sled::Tree,
+    deliveries: sled::Tree,
+    delivery_queue: sled::Tree,
 }
 
 /// Commits per sled transaction: bounds the transaction's in-memory overlay.
@@ -274,9 +291,26 @@ impl Trees {
             &self.outbox,
             &self.timers,
             &self.indexes,
+            &self.event_queue,
+            &self.webhook_endpoints,
+            &self.deliveries,
+            &self.delivery_queue,
         );
         trees
-            .transaction(|(links, subs, payments, audit, outbox, timers, indexes)| {
+            .transaction(
+                |(
+                    links,
+                    subs,
+                    payments,
+                    audit,
+                    outbox,
+                    timers,
+                    indexes,
+                    event_queue,
+                    endpoints,
+                    deliveries,
+                    delivery_queue,
+                )| {
                 let tree = |id: TreeId| match id {
                     TreeId::Links => links,
                     TreeId::Subscriptions => subs,
@@ -285,6 +319,10 @@ impl Trees {
                     TreeId::Outbox => outbox,
                     TreeId::Timers => timers,
                     TreeId::Indexes => indexes,
+                    TreeId::EventQueue => event_queue,
+                    TreeId::WebhookEndpoints => endpoints,
+                    TreeId::Deliveries => deliveries,
+                    TreeId::DeliveryQueue => delivery_queue,
                 };
                 for op in commits.iter().flat_map(|c| &c.ops) {
                     match op {
@@ -297,7 +335,8 @@ impl Trees {
                     }
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
-            })
+            },
+            )
             .map_err(|e| match e {
                 TransactionError::Abort(()) => "aborted".to_string(),
                 TransactionError::Storage(e) => e.to_string(),
