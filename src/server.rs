@@ -1,4 +1,4 @@
-//! Wiring: configuration → store, keys, engine, HTTP server. Used by `premia serve` and by
+//! Wiring: configuration → store, keys, engine, webhook dispatcher, HTTP server. Used by `premia serve` and by
 //! the integration tests, so both run exactly the same thing.
 
 use crate::actors::{Engine, EngineError, Processors, TestClock};
@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http::{router, AppState};
 use crate::processor::{Sandbox, Unconfigured};
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -28,6 +29,7 @@ pub struct Server {
     base_url: String,
     engine: Engine,
     keys: Arc<KeyStore>,
+    webhooks: Webhooks,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -68,6 +70,8 @@ impl Server {
             "" => base_url.clone(),
             url => url.to_string(),
         };
+        let webhooks = Webhooks::new(engine.clone(), config.webhooks(), public_url.clone());
+        webhooks.start();
         let app = AppState {
             engine: engine.clone(),
             keys: keys.clone(),
@@ -79,6 +83,7 @@ impl Server {
                 config.server.failed_auth_per_minute,
             )),
             max_body_bytes: config.server.max_body_bytes,
+            webhooks: webhooks.clone(),
         };
         let routes = router(app);
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -96,6 +101,7 @@ impl Server {
             base_url,
             engine,
             keys,
+            webhooks,
             shutdown,
             serving,
         })
@@ -117,6 +123,8 @@ impl Server {
             Ok(Err(e)) => return Err(ServerError::Serve(e.to_string())),
             Err(e) => return Err(ServerError::Serve(e.to_string())),
         }
+        // Deliveries cut short are still queued in the store and resume on the next start.
+        self.webhooks.stop();
         self.engine.shutdown().await?;
         Ok(())
     }

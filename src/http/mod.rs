@@ -30,4 +30,6 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub limits: Arc<crate::auth::limits::RateLimits>,
     pub max_body_bytes: usize,
+    /// Webhook endpoints, events and redelivery (the dispatcher runs in the background).
+    pub webhooks: crate::webhooks::Webhooks,
 }
