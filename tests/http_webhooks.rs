@@ -699,3 +699,146 @@ async fn a_slow_endpoint_does_not_hold_up_another() {
     );
     assert!(slow.requests().is_empty());
 }
+
+/// `premia serve` as an operator runs it, on `dir`; returns the process, its base URL and
+/// the first-run sandbox key (only printed on the first run of a data dir).
+async fn serve_binary(
+    dir: &std::path::Path,
+    first_run: bool,
+) -> (std::process::Child, String, Option<Key>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_premia"))
+        .arg("serve")
+        .env("PREMIA_DATA_DIR", dir)
+        .env("PREMIA_LISTEN", "127.0.0.1:0")
+        .env(
+            "PREMIA_WEBHOOKS_RETRY_SCHEDULE_SECS",
+            format!("[{}]", vec!["0.3"; 60].join(", ")),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (base, key) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        let (mut id, mut secret) = (None, None);
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(addr) = line.strip_prefix("premia listening on ") {
+                base = Some(addr.trim().to_string());
+            }
+            if let Some(v) = line.trim().strip_prefix("client_id:") {
+                id = Some(v.trim().to_string());
+            }
+            if let Some(v) = line.trim().strip_prefix("client_secret:") {
+                secret = Some(v.trim().to_string());
+            }
+            if base.is_some() && (!first_run || (id.is_some() && secret.is_some())) {
+                break;
+            }
+        }
+        // Keep draining so the server never writes into a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let key = id.zip(secret).map(|(client_id, client_secret)| Key {
+            client_id,
+            client_secret,
+        });
+        (base.expect("the server says where it listens"), key)
+    })
+    .await
+    .unwrap();
+    (child, base, key)
+}
+
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    key: &Key,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut req = http
+        .request(method, format!("{base}/api/v1{path}"))
+        .header("X-Client-ID", &key.client_id)
+        .header("X-Client-Secret", &key.client_secret);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_9_with_deliveries_pending_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    receiver.set_down(true);
+    let http = reqwest::Client::new();
+    let (mut child, base, key) = serve_binary(dir.path(), true).await;
+    let key = key.expect("the first run prints a sandbox key");
+    let post = |path: &'static str, body: Value| {
+        let (http, base, key) = (&http, &base, &key);
+        async move { call(http, base, key, reqwest::Method::POST, path, Some(body)).await }
+    };
+    let endpoint = post(
+        "/webhook-endpoints",
+        json!({ "url": receiver.url, "events": ["payment_link.created"] }),
+    )
+    .await;
+    let secret = secret_of(&endpoint["data"]);
+
+    // Ten events whose deliveries are failing and waiting for a retry...
+    let mut links = Vec::new();
+    for _ in 0..10 {
+        links.push(id_of(&post("/payment-links", link_body(10_000)).await["data"]));
+    }
+    eventually("every delivery was tried at least once", || async {
+        let mut tried: Vec<String> = receiver.requests().iter().map(|r| id_of(r.object())).collect();
+        tried.sort();
+        tried.dedup();
+        (tried.len() == 10).then_some(())
+    })
+    .await;
+    // ...and ten acknowledged just before the kill, perhaps not yet fanned out.
+    for _ in 0..10 {
+        links.push(id_of(&post("/payment-links", link_body(10_000)).await["data"]));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(receiver.delivered().is_empty());
+
+    receiver.set_down(false);
+    let (mut child, base, _) = serve_binary(dir.path(), false).await;
+    let got = eventually("every acknowledged event arrived after the restart", || async {
+        let got = receiver.delivered();
+        let mut ids: Vec<String> = got.iter().map(|r| id_of(r.object())).collect();
+        ids.sort();
+        ids.dedup();
+        (ids.len() == links.len()).then_some(got)
+    })
+    .await;
+    for r in &got {
+        assert!(verifies(&secret, r));
+        assert!(links.contains(&id_of(r.object())));
+    }
+    let path = format!(
+        "/webhook-endpoints/{}/deliveries?limit=100",
+        id_of(&endpoint["data"])
+    );
+    let recorded = eventually("every delivery recorded as succeeded", || async {
+        let page = call(&http, &base, &key, reqwest::Method::GET, &path, None).await;
+        let data = page["data"].as_array().unwrap().clone();
+        data.iter()
+            .all(|d| d["status"] == "succeeded")
+            .then_some(data)
+    })
+    .await;
+    assert_eq!(recorded.len(), 20, "one delivery per event, none lost, none doubled");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
