@@ -46,6 +46,8 @@ pub(super) async fn run(hooks: Weak<Inner>) {
 /// One pass; returns when the earliest delivery not yet started is due.
 async fn tick(inner: &Arc<Inner>) -> Result<Option<Timestamp>, StoreError> {
     fan_out(inner).await?;
+    let mut attempts = inner.attempts.lock().expect("not poisoned");
+    while attempts.try_join_next().is_some() {}
     let store = inner.engine.store();
     let now = now();
     let mut next_due: Option<Timestamp> = None;
@@ -70,13 +72,14 @@ async fn tick(inner: &Arc<Inner>) -> Result<Option<Timestamp>, StoreError> {
                 };
                 let inner = inner.clone();
                 let endpoint = endpoint.clone();
-                tokio::spawn(async move {
+                let task = async move {
                     if let Err(e) = attempt(&inner, &endpoint, id, due, slot).await {
                         tracing::error!(error = %e, delivery = %id, "webhook delivery");
                     }
                     inner.finish(id);
                     inner.wake.notify_one();
-                });
+                };
+                attempts.spawn(task);
             }
         }
     }

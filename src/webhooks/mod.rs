@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     in_flight: Mutex<HashSet<ObjectId>>,
     slots: DashMap<ObjectId, Arc<Semaphore>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Attempts under way (aborted on stop: they are still queued in the store).
+    attempts: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Webhooks {
@@ -125,6 +127,7 @@ impl Webhooks {
             in_flight: Mutex::new(HashSet::new()),
             slots: DashMap::new(),
             task: Mutex::new(None),
+            attempts: Mutex::new(tokio::task::JoinSet::new()),
         }))
     }
 
@@ -140,6 +143,7 @@ impl Webhooks {
         if let Some(task) = self.0.task.lock().expect("not poisoned").take() {
             task.abort();
         }
+        self.0.attempts.lock().expect("not poisoned").abort_all();
     }
 
     pub fn config(&self) -> &WebhookConfig {
