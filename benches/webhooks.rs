@@ -1,8 +1,9 @@
-//! Webhook benchmark, one process, loopback, about 45 s:
+//! Webhook benchmark, one process, loopback, about 50 s:
 //! 1. deliveries per second to one local receiver (create-link events at 64 connections,
 //!    timed from the first create to the last delivery the receiver accepts);
 //! 2. create-link latency (p50/p99) with no endpoint, then with an endpoint that is down
-//!    (it accepts connections and never answers, the worst kind), in the same run.
+//!    (it accepts connections and never answers, the worst kind), in the same run; then with
+//!    a healthy endpoint on a fresh server, to tell fan-out's cost from the dead endpoint's.
 //!
 //! Run: `cargo bench --bench webhooks` (`-- --seconds N` for the latency series, default 8).
 
@@ -214,6 +215,14 @@ fn main() {
         register(&server, &headers, &black_hole().await).await;
         let with_down = load(create.clone(), headers.clone(), Stop::At(Instant::now() + Duration::from_secs(secs))).await;
         server.stop().await.unwrap();
+        // The same with a healthy endpoint, on a fresh server: what fan-out itself costs.
+        let dir = tempfile::tempdir().unwrap();
+        let (server, headers) = start_server(dir.path()).await;
+        let create = format!("{}/api/v1/payment-links", server.base_url());
+        load(create.clone(), headers.clone(), Stop::After(AtomicUsize::new(64))).await;
+        register(&server, &headers, &receiver().await.0).await;
+        let with_healthy = load(create.clone(), headers.clone(), Stop::At(Instant::now() + Duration::from_secs(secs))).await;
+        server.stop().await.unwrap();
 
         println!("# Webhook benchmark: loopback, one process, 2 worker threads\n");
         println!("| deliveries to one receiver | |");
@@ -225,7 +234,7 @@ fn main() {
         println!();
         println!("| create-link, {CONNECTIONS} connections, {secs} s each | requests/s | p50 | p99 | errors |");
         println!("|---|---:|---:|---:|---:|");
-        for (name, s) in [("no webhook endpoint", &without), ("an endpoint that never answers", &with_down)] {
+        for (name, s) in [("no webhook endpoint", &without), ("an endpoint that never answers", &with_down), ("a healthy endpoint (fresh server)", &with_healthy)] {
             println!("| {name} | {:.0} | {:.2} ms | {:.2} ms | {} |", s.rps, s.p50.as_secs_f64() * 1e3, s.p99.as_secs_f64() * 1e3, s.errors);
         }
     });

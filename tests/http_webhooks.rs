@@ -842,3 +842,22 @@ async fn a_kill_9_with_deliveries_pending_loses_none() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_describes_webhooks_and_events() {
+    let app = TestApp::spawn().await;
+    let doc: Value = serde_json::from_str(&app.browse("/openapi.json").await.body).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/webhook-endpoints",
+        "/api/v1/webhook-endpoints/{id}",
+        "/api/v1/webhook-endpoints/{id}/rotate-secret",
+        "/api/v1/webhook-endpoints/{id}/deliveries",
+        "/api/v1/events",
+        "/api/v1/events/{id}",
+        "/api/v1/events/{id}/redeliver",
+    ] {
+        assert!(paths.contains_key(path), "{path} in {:?}", paths.keys());
+    }
+    assert!(paths["/api/v1/webhook-endpoints/{id}"]["patch"].is_object());
+}

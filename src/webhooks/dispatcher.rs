@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Events fanned out per commit.
 const FAN_OUT_BATCH: usize = 512;
+const FAN_OUT_BATCHES_PER_PASS: usize = 4;
 /// The longest the loop sleeps without looking (a safety net; wake-ups come earlier).
 const MAX_IDLE: Duration = Duration::from_secs(1);
 /// Bytes of an endpoint's answer kept for the attempt's record.
@@ -45,12 +46,13 @@ pub(super) async fn run(hooks: Weak<Inner>) {
 
 /// One pass; returns when the earliest delivery not yet started is due.
 async fn tick(inner: &Arc<Inner>) -> Result<Option<Timestamp>, StoreError> {
-    fan_out(inner).await?;
+    let more_queued = fan_out(inner).await?;
     let mut attempts = inner.attempts.lock().expect("not poisoned");
     while attempts.try_join_next().is_some() {}
     let store = inner.engine.store();
     let now = now();
-    let mut next_due: Option<Timestamp> = None;
+    // Events left in the fan-out queue: come back at once.
+    let mut next_due: Option<Timestamp> = more_queued.then_some(now);
     for env in Environment::ALL {
         for endpoint in store.webhook_endpoints(env)? {
             if endpoint.disabled {
@@ -86,15 +88,17 @@ async fn tick(inner: &Arc<Inner>) -> Result<Option<Timestamp>, StoreError> {
     Ok(next_due)
 }
 
-/// Turn queued events into deliveries, one commit per batch.
-async fn fan_out(inner: &Inner) -> Result<(), StoreError> {
+/// Turn queued events into deliveries, one commit per batch, a few batches per pass so
+/// deliveries start even while events keep coming. Returns whether events are left.
+async fn fan_out(inner: &Inner) -> Result<bool, StoreError> {
     let store = inner.engine.store();
-    loop {
+    for _ in 0..FAN_OUT_BATCHES_PER_PASS {
         store.read_barrier().await;
         let queued = store.queued_events(FAN_OUT_BATCH)?;
         if queued.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
+        let full = queued.len() == FAN_OUT_BATCH;
         let endpoints = [
             store.webhook_endpoints(Environment::Test)?,
             store.webhook_endpoints(Environment::Live)?,
@@ -116,7 +120,11 @@ async fn fan_out(inner: &Inner) -> Result<(), StoreError> {
             }
         }
         store.apply_durable(commit).await;
+        if !full {
+            return Ok(false);
+        }
     }
+    Ok(true)
 }
 
 /// POST one delivery and record the outcome.
@@ -132,7 +140,9 @@ async fn attempt(
     let Some(mut delivery) = store.delivery(env, endpoint.id, id)? else {
         return Ok(());
     };
-    if delivery.status != DeliveryStatus::Pending {
+    if delivery.status != DeliveryStatus::Pending || delivery.next_attempt_at != Some(due) {
+        // A queue entry read just before the attempt that settled or moved it committed:
+        // the record (written in the same commit as the queue) is the truth.
         return Ok(());
     }
     let event = store.outbox_event(env, delivery.event_id)?;
