@@ -180,9 +180,14 @@ mod tests {
 
     #[test]
     fn webhook_retries_span_about_three_days_and_live_is_guarded() {
-        let c = Config::from_sources(DEFAULT_TOML, vars(&[])).unwrap().webhooks();
+        let c = Config::from_sources(DEFAULT_TOML, vars(&[]))
+            .unwrap()
+            .webhooks();
         let total: f64 = c.retry_schedule.iter().map(|d| d.as_secs_f64()).sum();
-        assert!((2.5 * 86_400.0..=3.5 * 86_400.0).contains(&total), "{total} s");
+        assert!(
+            (2.5 * 86_400.0..=3.5 * 86_400.0).contains(&total),
+            "{total} s"
+        );
         assert_eq!(c.retry_schedule[0], Duration::from_secs(5));
         assert!(!c.live.allow_http && !c.live.allow_private_addresses);
         let fast = Config::from_sources(

@@ -66,11 +66,7 @@ struct Receiver {
     behaviour: Arc<Behaviour>,
 }
 
-async fn receive(
-    State(b): State<Arc<Behaviour>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
+async fn receive(State(b): State<Arc<Behaviour>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let delay = b.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -129,7 +125,10 @@ impl Receiver {
     }
 
     fn delivered_types(&self) -> Vec<String> {
-        self.delivered().iter().map(|r| r.kind().to_string()).collect()
+        self.delivered()
+            .iter()
+            .map(|r| r.kind().to_string())
+            .collect()
     }
 
     /// Wait until it accepted an event of each of `types` (in any order), then return them.
@@ -193,7 +192,10 @@ fn secret_of(endpoint: &Value) -> String {
 }
 
 async fn deliveries(app: &TestApp, endpoint: &Value) -> Vec<Value> {
-    let path = format!("/webhook-endpoints/{}/deliveries?limit=100", id_of(endpoint));
+    let path = format!(
+        "/webhook-endpoints/{}/deliveries?limit=100",
+        id_of(endpoint)
+    );
     app.get(&path).await.page().data
 }
 
@@ -265,10 +267,7 @@ async fn the_specs_flow_arrives_signed_with_each_resource_as_the_api_shows_it() 
         one("subscription.created").object()["source_payment_link_id"],
         link.as_str()
     );
-    assert_eq!(
-        one("installment.paid").object()["installments"]["paid"],
-        1
-    );
+    assert_eq!(one("installment.paid").object()["installments"]["paid"], 1);
     assert_eq!(one("subscription.past_due").object()["status"], "past_due");
     // The last events carry the resources exactly as the API returns them now.
     assert_eq!(*one("payment.refunded").object(), app.link(&link).await);
@@ -280,15 +279,26 @@ async fn the_specs_flow_arrives_signed_with_each_resource_as_the_api_shows_it() 
     // The event log holds the same events, newest first, the payment before the
     // subscription it started.
     let log = app.get("/events?limit=100").await.page();
-    let kinds: Vec<&str> = log.data.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = log
+        .data
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap();
-    assert!(pos("subscription.created") < pos("payment.completed"), "{kinds:?}");
+    assert!(
+        pos("subscription.created") < pos("payment.completed"),
+        "{kinds:?}"
+    );
     let completed = &log.data[pos("payment.completed")];
     let one_event = app
         .get(&format!("/events/{}", completed["id"].as_str().unwrap()))
         .await
         .expect_status(200);
-    assert_eq!(one_event, one("payment.completed").json, "GET /events/{{id}} is the payload");
+    assert_eq!(
+        one_event,
+        one("payment.completed").json,
+        "GET /events/{{id}} is the payload"
+    );
 
     // Every delivery is recorded as one successful attempt.
     let recorded = deliveries(&app, &endpoint).await;
@@ -328,7 +338,13 @@ async fn a_receiver_that_fails_then_recovers_gets_every_event() {
     let app = TestApp::spawn_with(&[FAST_RETRIES]).await;
     let receiver = Receiver::start().await;
     receiver.fail_next(7);
-    let endpoint = register(&app, &app.key, &receiver.url, json!(["payment_link.created"])).await;
+    let endpoint = register(
+        &app,
+        &app.key,
+        &receiver.url,
+        json!(["payment_link.created"]),
+    )
+    .await;
     let mut links = Vec::new();
     for _ in 0..3 {
         links.push(app.create_link(link_body(10_000)).await);
@@ -338,7 +354,11 @@ async fn a_receiver_that_fails_then_recovers_gets_every_event() {
     delivered.sort();
     links.sort();
     assert_eq!(delivered, links);
-    assert_eq!(receiver.requests().len(), 3 + 7, "7 failures, then one success each");
+    assert_eq!(
+        receiver.requests().len(),
+        3 + 7,
+        "7 failures, then one success each"
+    );
 
     // The deliveries show the failed attempts and then the success.
     let recorded = eventually("every delivery settled", || async {
@@ -346,7 +366,10 @@ async fn a_receiver_that_fails_then_recovers_gets_every_event() {
         ds.iter().all(|d| d["status"] == "succeeded").then_some(ds)
     })
     .await;
-    let attempts: usize = recorded.iter().map(|d| d["attempt_count"].as_u64().unwrap() as usize).sum();
+    let attempts: usize = recorded
+        .iter()
+        .map(|d| d["attempt_count"].as_u64().unwrap() as usize)
+        .sum();
     assert_eq!(attempts, 10);
     for d in &recorded {
         let list = d["attempts"].as_array().unwrap();
@@ -370,7 +393,10 @@ async fn a_delivery_that_exhausts_its_retries_is_marked_failed() {
         ds.first().filter(|d| d["status"] == "failed").cloned()
     })
     .await;
-    assert_eq!(failed["attempt_count"], 3, "the first attempt and two retries");
+    assert_eq!(
+        failed["attempt_count"], 3,
+        "the first attempt and two retries"
+    );
     assert_eq!(failed["next_attempt_at"], Value::Null);
     assert_eq!(failed["attempts"][2]["status_code"], 503);
     assert_eq!(receiver.requests().len(), 3);
@@ -384,7 +410,10 @@ async fn a_delivery_that_exhausts_its_retries_is_marked_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endpoint_failing_for_too_long_is_disabled_and_an_event_says_so() {
     let app = TestApp::spawn_with(&[
-        ("PREMIA_WEBHOOKS_RETRY_SCHEDULE_SECS", "[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]"),
+        (
+            "PREMIA_WEBHOOKS_RETRY_SCHEDULE_SECS",
+            "[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]",
+        ),
         ("PREMIA_WEBHOOKS_DISABLE_AFTER_FAILING_SECS", "1"),
     ])
     .await;
@@ -392,7 +421,13 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_an_event_says_so() {
     dead.set_down(true);
     let watcher = Receiver::start().await;
     let endpoint = register(&app, &app.key, &dead.url, json!(["*"])).await;
-    register(&app, &app.key, &watcher.url, json!(["webhook_endpoint.disabled"])).await;
+    register(
+        &app,
+        &app.key,
+        &watcher.url,
+        json!(["webhook_endpoint.disabled"]),
+    )
+    .await;
     app.create_link(link_body(10_000)).await;
 
     let notice = watcher.wait_for_types(&["webhook_endpoint.disabled"]).await;
@@ -409,9 +444,12 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_an_event_says_so() {
     let before = dead.requests().len();
     app.create_link(link_body(10_000)).await;
     dead.set_down(false);
-    app.patch(&format!("/webhook-endpoints/{}", id_of(&endpoint)), json!({ "disabled": false }))
-        .await
-        .expect_status(200);
+    app.patch(
+        &format!("/webhook-endpoints/{}", id_of(&endpoint)),
+        json!({ "disabled": false }),
+    )
+    .await
+    .expect_status(200);
     let third = app.create_link(link_body(10_000)).await;
     eventually("the re-enabled endpoint gets new events", || async {
         dead.delivered()
@@ -458,7 +496,8 @@ async fn endpoints_hear_only_their_environment_and_tenant_scope() {
     let a2 = create(&app.key, CARRIER).await;
     let b2 = create(&app.key, OTHER_CARRIER).await;
 
-    let ids = |r: &Receiver| -> Vec<String> { r.delivered().iter().map(|x| id_of(x.object())).collect() };
+    let ids =
+        |r: &Receiver| -> Vec<String> { r.delivered().iter().map(|x| id_of(x.object())).collect() };
     r_ours.wait_for_count(2).await;
     r_theirs.wait_for_count(2).await;
     r_live.wait_for_count(1).await;
@@ -490,28 +529,54 @@ async fn endpoints_hear_only_their_environment_and_tenant_scope() {
     // Another client's or environment's endpoint does not exist for them.
     for (key, endpoint) in [(&theirs, &e_ours), (&live, &e_ours), (&ours, &e_live)] {
         let path = format!("/webhook-endpoints/{}", id_of(endpoint));
-        app.with_key(key).get(&path).await.expect_error(404, "not_found");
-        app.with_key(key).delete(&path).await.expect_error(404, "not_found");
+        app.with_key(key)
+            .get(&path)
+            .await
+            .expect_error(404, "not_found");
+        app.with_key(key)
+            .delete(&path)
+            .await
+            .expect_error(404, "not_found");
     }
-    assert_eq!(app.with_key(&theirs).get("/webhook-endpoints").await.page().total, 1);
+    assert_eq!(
+        app.with_key(&theirs)
+            .get("/webhook-endpoints")
+            .await
+            .page()
+            .total,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_can_be_redelivered() {
     let app = TestApp::spawn_with(&[FAST_RETRIES]).await;
     let receiver = Receiver::start().await;
-    let endpoint = register(&app, &app.key, &receiver.url, json!(["payment_link.created"])).await;
+    let endpoint = register(
+        &app,
+        &app.key,
+        &receiver.url,
+        json!(["payment_link.created"]),
+    )
+    .await;
     app.create_link(link_body(10_000)).await;
     let first = receiver.wait_for_count(1).await.remove(0);
 
     let again = app
-        .post(&format!("/events/{}/redeliver", first.webhook_id()), json!({}))
+        .post(
+            &format!("/events/{}/redeliver", first.webhook_id()),
+            json!({}),
+        )
         .await
         .expect_status(200);
     assert_eq!(again.as_array().unwrap().len(), 1);
     assert_eq!(again[0]["redelivery"], true);
     let both = receiver.wait_for_count(2).await;
-    assert_eq!(both[1].webhook_id(), first.webhook_id(), "the same webhook-id");
+    assert_eq!(
+        both[1].webhook_id(),
+        first.webhook_id(),
+        "the same webhook-id"
+    );
     assert_eq!(both[1].json, first.json, "the same event");
     assert!(verifies(&secret_of(&endpoint), &both[1]));
 
@@ -533,18 +598,30 @@ async fn an_event_can_be_redelivered() {
         .await
         .expect_error(404, "not_found");
     let recorded = deliveries(&app, &endpoint).await;
-    assert_eq!(recorded.iter().filter(|d| d["redelivery"] == true).count(), 2);
+    assert_eq!(
+        recorded.iter().filter(|d| d["redelivery"] == true).count(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_secret_signs_new_deliveries_and_the_old_one_expires() {
     let app = TestApp::spawn_with(&[FAST_RETRIES]).await;
     let receiver = Receiver::start().await;
-    let endpoint = register(&app, &app.key, &receiver.url, json!(["payment_link.created"])).await;
+    let endpoint = register(
+        &app,
+        &app.key,
+        &receiver.url,
+        json!(["payment_link.created"]),
+    )
+    .await;
     let old = secret_of(&endpoint);
     let path = format!("/webhook-endpoints/{}", id_of(&endpoint));
     let shown = app.get(&path).await.expect_status(200);
-    assert!(shown.get("secret").is_none(), "the secret is shown only at creation: {shown}");
+    assert!(
+        shown.get("secret").is_none(),
+        "the secret is shown only at creation: {shown}"
+    );
     let listed = app.get("/webhook-endpoints").await.page();
     assert!(!listed.data[0].to_string().contains(&old));
 
@@ -559,11 +636,17 @@ async fn a_rotated_secret_signs_new_deliveries_and_the_old_one_expires() {
     app.create_link(link_body(10_000)).await;
     let got = receiver.wait_for_count(1).await;
     assert!(verifies(&new, &got[0]));
-    assert!(verifies(&old, &got[0]), "the old secret still verifies during the grace period");
+    assert!(
+        verifies(&old, &got[0]),
+        "the old secret still verifies during the grace period"
+    );
 
     // Without one, only the newest secret signs.
     let rotated = app
-        .post(&format!("{path}/rotate-secret"), json!({ "expire_previous_after_secs": 0 }))
+        .post(
+            &format!("{path}/rotate-secret"),
+            json!({ "expire_previous_after_secs": 0 }),
+        )
         .await
         .expect_status(200);
     let newest = secret_of(&rotated);
@@ -596,13 +679,23 @@ async fn live_endpoints_must_be_public_https() {
             .expect_error(400, "invalid_request");
         assert!(message.contains("url"), "{url}: {message}");
     }
-    assert_eq!(app.with_key(&live).get("/webhook-endpoints").await.page().total, 0);
+    assert_eq!(
+        app.with_key(&live)
+            .get("/webhook-endpoints")
+            .await
+            .page()
+            .total,
+        0
+    );
     // The sandbox may use http and localhost.
     let receiver = Receiver::start().await;
     register(&app, &app.key, &receiver.url, json!(["*"])).await;
-    app.post("/webhook-endpoints", json!({ "url": "ftp://localhost/", "events": ["*"] }))
-        .await
-        .expect_error(400, "invalid_request");
+    app.post(
+        "/webhook-endpoints",
+        json!({ "url": "ftp://localhost/", "events": ["*"] }),
+    )
+    .await
+    .expect_error(400, "invalid_request");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -612,7 +705,10 @@ async fn endpoint_requests_are_validated_field_by_field() {
         .post("/webhook-endpoints", json!({}))
         .await
         .expect_error(400, "invalid_request");
-    assert!(message.contains("url") && message.contains("events"), "{message}");
+    assert!(
+        message.contains("url") && message.contains("events"),
+        "{message}"
+    );
     let message = app
         .post(
             "/webhook-endpoints",
@@ -620,28 +716,49 @@ async fn endpoint_requests_are_validated_field_by_field() {
         )
         .await
         .expect_error(400, "invalid_request");
-    assert!(message.contains("events") && message.contains("colour"), "{message}");
-    app.post("/webhook-endpoints", json!({ "url": "http://localhost/x", "events": [] }))
-        .await
-        .expect_error(400, "invalid_request");
+    assert!(
+        message.contains("events") && message.contains("colour"),
+        "{message}"
+    );
+    app.post(
+        "/webhook-endpoints",
+        json!({ "url": "http://localhost/x", "events": [] }),
+    )
+    .await
+    .expect_error(400, "invalid_request");
     app.get(&format!("/webhook-endpoints/{UNKNOWN_ID}"))
         .await
         .expect_error(404, "not_found");
-    app.get("/webhook-endpoints/nope").await.expect_error(400, "invalid_request");
-    app.get("/events?type=nope").await.expect_error(400, "invalid_request");
-    app.get("/events?created_gte=yesterday").await.expect_error(400, "invalid_request");
+    app.get("/webhook-endpoints/nope")
+        .await
+        .expect_error(400, "invalid_request");
+    app.get("/events?type=nope")
+        .await
+        .expect_error(400, "invalid_request");
+    app.get("/events?created_gte=yesterday")
+        .await
+        .expect_error(400, "invalid_request");
 
     // PATCH changes what it names, and only that.
     let endpoint = app
-        .post("/webhook-endpoints", json!({ "url": "http://localhost/x", "events": ["*"] }))
+        .post(
+            "/webhook-endpoints",
+            json!({ "url": "http://localhost/x", "events": ["*"] }),
+        )
         .await
         .expect_status(201);
     let path = format!("/webhook-endpoints/{}", id_of(&endpoint));
     let changed = app
-        .patch(&path, json!({ "events": ["payment.completed", "payment.refunded"] }))
+        .patch(
+            &path,
+            json!({ "events": ["payment.completed", "payment.refunded"] }),
+        )
         .await
         .expect_status(200);
-    assert_eq!(changed["events"], json!(["payment.completed", "payment.refunded"]));
+    assert_eq!(
+        changed["events"],
+        json!(["payment.completed", "payment.refunded"])
+    );
     assert_eq!(changed["url"], "http://localhost/x");
     app.patch(&path, json!({ "disabled": "yes" }))
         .await
@@ -660,18 +777,30 @@ async fn the_event_log_filters_by_type_and_creation_time() {
     let completed = app.get("/events?type=payment.completed").await.page();
     assert_eq!(completed.total, 1);
     assert_eq!(id_of(&completed.data[0]["data"]["object"]), link);
-    let created_at = completed.data[0]["created_at"].as_str().unwrap().to_string();
+    let created_at = completed.data[0]["created_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let from = app
         .get(&format!("/events?created_gte={created_at}"))
         .await
         .page();
     assert!(from.data.iter().any(|e| e["type"] == "payment.completed"));
-    let future = app.get("/events?created_gte=2999-01-01T00:00:00Z").await.page();
+    let future = app
+        .get("/events?created_gte=2999-01-01T00:00:00Z")
+        .await
+        .page();
     assert_eq!(future.total, 0);
-    let past = app.get("/events?created_lte=2000-01-01T00:00:00Z").await.page();
+    let past = app
+        .get("/events?created_lte=2000-01-01T00:00:00Z")
+        .await
+        .page();
     assert_eq!(past.total, 0);
     let paged = app.get("/events?limit=1&page=2").await.page();
-    assert_eq!((paged.total, paged.total_pages, paged.data.len()), (2, 2, 1));
+    assert_eq!(
+        (paged.total, paged.total_pages, paged.data.len()),
+        (2, 2, 1)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -795,10 +924,16 @@ async fn a_kill_9_with_deliveries_pending_loses_none() {
     // Ten events whose deliveries are failing and waiting for a retry...
     let mut links = Vec::new();
     for _ in 0..10 {
-        links.push(id_of(&post("/payment-links", link_body(10_000)).await["data"]));
+        links.push(id_of(
+            &post("/payment-links", link_body(10_000)).await["data"],
+        ));
     }
     eventually("every delivery was tried at least once", || async {
-        let mut tried: Vec<String> = receiver.requests().iter().map(|r| id_of(r.object())).collect();
+        let mut tried: Vec<String> = receiver
+            .requests()
+            .iter()
+            .map(|r| id_of(r.object()))
+            .collect();
         tried.sort();
         tried.dedup();
         (tried.len() == 10).then_some(())
@@ -806,7 +941,9 @@ async fn a_kill_9_with_deliveries_pending_loses_none() {
     .await;
     // ...and ten acknowledged just before the kill, perhaps not yet fanned out.
     for _ in 0..10 {
-        links.push(id_of(&post("/payment-links", link_body(10_000)).await["data"]));
+        links.push(id_of(
+            &post("/payment-links", link_body(10_000)).await["data"],
+        ));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -814,13 +951,16 @@ async fn a_kill_9_with_deliveries_pending_loses_none() {
 
     receiver.set_down(false);
     let (mut child, base, _) = serve_binary(dir.path(), false).await;
-    let got = eventually("every acknowledged event arrived after the restart", || async {
-        let got = receiver.delivered();
-        let mut ids: Vec<String> = got.iter().map(|r| id_of(r.object())).collect();
-        ids.sort();
-        ids.dedup();
-        (ids.len() == links.len()).then_some(got)
-    })
+    let got = eventually(
+        "every acknowledged event arrived after the restart",
+        || async {
+            let got = receiver.delivered();
+            let mut ids: Vec<String> = got.iter().map(|r| id_of(r.object())).collect();
+            ids.sort();
+            ids.dedup();
+            (ids.len() == links.len()).then_some(got)
+        },
+    )
     .await;
     for r in &got {
         assert!(verifies(&secret, r));
@@ -838,7 +978,11 @@ async fn a_kill_9_with_deliveries_pending_loses_none() {
             .then_some(data)
     })
     .await;
-    assert_eq!(recorded.len(), 20, "one delivery per event, none lost, none doubled");
+    assert_eq!(
+        recorded.len(),
+        20,
+        "one delivery per event, none lost, none doubled"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -228,7 +228,9 @@ impl<'a> Fields<'a> {
     /// A list of strings, each one of `allowed`, at least one, duplicates dropped.
     pub fn list_of(&mut self, key: &str, allowed: &[&str]) -> Option<Vec<String>> {
         let v = self.get(key)?;
-        let items = v.as_array().map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>());
+        let items = v
+            .as_array()
+            .map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>());
         match items {
             Some(Some(items)) if !items.is_empty() && items.iter().all(|i| allowed.contains(i)) => {
                 let mut out: Vec<String> = Vec::new();

@@ -311,31 +311,31 @@ impl Trees {
                     deliveries,
                     delivery_queue,
                 )| {
-                let tree = |id: TreeId| match id {
-                    TreeId::Links => links,
-                    TreeId::Subscriptions => subs,
-                    TreeId::Payments => payments,
-                    TreeId::Audit => audit,
-                    TreeId::Outbox => outbox,
-                    TreeId::Timers => timers,
-                    TreeId::Indexes => indexes,
-                    TreeId::EventQueue => event_queue,
-                    TreeId::WebhookEndpoints => endpoints,
-                    TreeId::Deliveries => deliveries,
-                    TreeId::DeliveryQueue => delivery_queue,
-                };
-                for op in commits.iter().flat_map(|c| &c.ops) {
-                    match op {
-                        Op::Put(t, k, v) => {
-                            tree(*t).insert(k.as_slice(), v.as_slice())?;
-                        }
-                        Op::Delete(t, k) => {
-                            tree(*t).remove(k.as_slice())?;
+                    let tree = |id: TreeId| match id {
+                        TreeId::Links => links,
+                        TreeId::Subscriptions => subs,
+                        TreeId::Payments => payments,
+                        TreeId::Audit => audit,
+                        TreeId::Outbox => outbox,
+                        TreeId::Timers => timers,
+                        TreeId::Indexes => indexes,
+                        TreeId::EventQueue => event_queue,
+                        TreeId::WebhookEndpoints => endpoints,
+                        TreeId::Deliveries => deliveries,
+                        TreeId::DeliveryQueue => delivery_queue,
+                    };
+                    for op in commits.iter().flat_map(|c| &c.ops) {
+                        match op {
+                            Op::Put(t, k, v) => {
+                                tree(*t).insert(k.as_slice(), v.as_slice())?;
+                            }
+                            Op::Delete(t, k) => {
+                                tree(*t).remove(k.as_slice())?;
+                            }
                         }
                     }
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            },
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
             )
             .map_err(|e| match e {
                 TransactionError::Abort(()) => "aborted".to_string(),

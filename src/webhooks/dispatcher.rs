@@ -4,8 +4,8 @@
 //! Never in a request's path: the API only writes events and endpoint records.
 
 use super::{
-    disabled_event, event_public_id, new_delivery, now, payload, signing, Attempt,
-    DeliveryRecord, DeliveryStatus, EndpointRecord, Inner,
+    disabled_event, event_public_id, new_delivery, now, payload, signing, Attempt, DeliveryRecord,
+    DeliveryStatus, EndpointRecord, Inner,
 };
 use crate::domain::{Environment, ObjectId};
 use crate::store::{Commit, StoreError};
@@ -177,7 +177,11 @@ async fn attempt(
             let text = answer_text(response).await;
             match status.is_success() {
                 true => (true, Some(status.as_u16()), None),
-                false => (false, Some(status.as_u16()), Some(format!("HTTP {status}{text}"))),
+                false => (
+                    false,
+                    Some(status.as_u16()),
+                    Some(format!("HTTP {status}{text}")),
+                ),
             }
         }
         Err(e) => (false, None, Some(describe(&e))),
@@ -322,11 +326,17 @@ impl Inner {
 
     /// Mark a delivery in flight; false if it already is.
     fn start(&self, delivery: ObjectId) -> bool {
-        self.in_flight.lock().expect("not poisoned").insert(delivery)
+        self.in_flight
+            .lock()
+            .expect("not poisoned")
+            .insert(delivery)
     }
 
     fn finish(&self, delivery: ObjectId) {
-        self.in_flight.lock().expect("not poisoned").remove(&delivery);
+        self.in_flight
+            .lock()
+            .expect("not poisoned")
+            .remove(&delivery);
     }
 }
 

@@ -61,9 +61,9 @@ impl EndpointRecord {
             return false;
         }
         match &event.data {
-            EventObject::PaymentLink(l) => self
-                .tenant
-                .allows(l.terms.carrier_id, l.terms.employer_id),
+            EventObject::PaymentLink(l) => {
+                self.tenant.allows(l.terms.carrier_id, l.terms.employer_id)
+            }
             EventObject::Subscription(s) => self.tenant.allows(s.carrier_id, s.employer_id),
             EventObject::WebhookEndpoint(e) => e.client_id == self.client_id,
         }

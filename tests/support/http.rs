@@ -92,7 +92,10 @@ impl Res {
                 .iter()
                 .map(|v| match v.get("_id") {
                     Some(_) => id_of(v),
-                    None => v["id"].as_str().unwrap_or_else(|| panic!("an id: {v}")).to_string(),
+                    None => v["id"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("an id: {v}"))
+                        .to_string(),
                 })
                 .collect(),
             page: n("page"),

@@ -20,12 +20,15 @@ use std::collections::BTreeMap;
 
 /// `evt_<hex>` or the bare hex.
 fn event_id(raw: &str) -> Result<ObjectId, ApiError> {
-    raw.strip_prefix("evt_").unwrap_or(raw).parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "id must be evt_ followed by 24 hex digits, got {:?}",
-            raw.chars().take(40).collect::<String>()
-        ))
-    })
+    raw.strip_prefix("evt_")
+        .unwrap_or(raw)
+        .parse()
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "id must be evt_ followed by 24 hex digits, got {:?}",
+                raw.chars().take(40).collect::<String>()
+            ))
+        })
 }
 
 /// Whether the caller may see the event: its entity in the key's tenant scope, or (for an
@@ -89,13 +92,17 @@ pub async fn list(
     let mut matching = Vec::new();
     for event in store.events_newest_first(who.env, from.map(secs), to.map(secs)) {
         let event = event?;
-        let in_range = from.is_none_or(|t| event.created_at >= t)
-            && to.is_none_or(|t| event.created_at <= t);
+        let in_range =
+            from.is_none_or(|t| event.created_at >= t) && to.is_none_or(|t| event.created_at <= t);
         if in_range && kind.is_none_or(|k| *k == event.kind) && visible(&who, &event).is_ok() {
             matching.push(event);
         }
     }
-    Ok(paged(matching.iter().map(|e| view(&app, e)), page_no, limit))
+    Ok(paged(
+        matching.iter().map(|e| view(&app, e)),
+        page_no,
+        limit,
+    ))
 }
 
 async fn load(app: &AppState, who: &Principal, raw: &str) -> Result<OutboxEvent, ApiError> {
