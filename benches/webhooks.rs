@@ -186,6 +186,8 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let began = Instant::now();
+    let phase = move |what: &str| eprintln!("[{:6.1} s] {what}", began.elapsed().as_secs_f64());
     rt.block_on(async move {
         // 1. Throughput to one live receiver.
         let dir = tempfile::tempdir().unwrap();
@@ -204,7 +206,9 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let all_delivered = started.elapsed();
+        phase("delivered");
         server.stop().await.unwrap();
+        phase("stopped");
 
         // 2. Create-link latency without an endpoint, then with one that is down.
         let dir = tempfile::tempdir().unwrap();
@@ -214,7 +218,9 @@ fn main() {
         let without = load(create.clone(), headers.clone(), Stop::At(Instant::now() + Duration::from_secs(secs))).await;
         register(&server, &headers, &black_hole().await).await;
         let with_down = load(create.clone(), headers.clone(), Stop::At(Instant::now() + Duration::from_secs(secs))).await;
+        phase("down series");
         server.stop().await.unwrap();
+        phase("stopped");
         // The same with a healthy endpoint, on a fresh server: what fan-out itself costs.
         let dir = tempfile::tempdir().unwrap();
         let (server, headers) = start_server(dir.path()).await;
