@@ -1005,3 +1005,24 @@ async fn the_openapi_document_describes_webhooks_and_events() {
     }
     assert!(paths["/api/v1/webhook-endpoints/{id}"]["patch"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_can_be_guarded_like_live() {
+    let app = TestApp::spawn_with(&[
+        ("PREMIA_WEBHOOKS_SANDBOX_ALLOW_HTTP", "false"),
+        ("PREMIA_WEBHOOKS_SANDBOX_ALLOW_PRIVATE_ADDRESSES", "false"),
+    ])
+    .await;
+    let receiver = Receiver::start().await;
+    for url in [
+        receiver.url.as_str(),
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+    ] {
+        let message = app
+            .post("/webhook-endpoints", json!({ "url": url, "events": ["*"] }))
+            .await
+            .expect_error(400, "invalid_request");
+        assert!(message.contains("url"), "{url}: {message}");
+    }
+}

@@ -4,8 +4,8 @@
 //! Never in a request's path: the API only writes events and endpoint records.
 
 use super::{
-    disabled_event, event_public_id, new_delivery, now, payload, signing, Attempt, DeliveryRecord,
-    DeliveryStatus, EndpointRecord, Inner,
+    disabled_event, event_public_id, new_delivery, now, payload, signing, ssrf, Attempt,
+    DeliveryRecord, DeliveryStatus, EndpointRecord, Inner,
 };
 use crate::domain::{Environment, ObjectId};
 use crate::store::{Commit, StoreError};
@@ -137,7 +137,7 @@ async fn attempt(
 ) -> Result<(), StoreError> {
     let store = inner.engine.store();
     let env = endpoint.env;
-    let Some(mut delivery) = store.delivery(env, endpoint.id, id)? else {
+    let Some(delivery) = store.delivery(env, endpoint.id, id)? else {
         return Ok(());
     };
     if delivery.status != DeliveryStatus::Pending || delivery.next_attempt_at != Some(due) {
@@ -161,6 +161,17 @@ async fn attempt(
         timestamp,
         &body,
     );
+    // The policy may have tightened since the URL was registered; literal IPs never reach
+    // the guarded resolver, so the URL is checked again here.
+    if let Err(refused) = ssrf::check_url(&endpoint.url, inner.config.policy(env)) {
+        let refusal = Attempt {
+            at: started_at,
+            status_code: None,
+            latency_ms: 0,
+            error: Some(refused),
+        };
+        return record(inner, delivery, due, refusal, false).await;
+    }
     let started = Instant::now();
     let sent = inner.clients[env as usize]
         .post(&endpoint.url)
@@ -186,13 +197,29 @@ async fn attempt(
         }
         Err(e) => (false, None, Some(describe(&e))),
     };
-    let latency_ms = started.elapsed().as_millis() as u64;
-    delivery.attempts.push(Attempt {
+    let latency = started.elapsed();
+    let outcome = if succeeded { "succeeded" } else { "failed" };
+    metrics::counter!("premia_webhook_attempts_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("premia_webhook_attempt_duration_seconds").record(latency.as_secs_f64());
+    let attempt = Attempt {
         at: started_at,
         status_code,
-        latency_ms,
+        latency_ms: latency.as_millis() as u64,
         error,
-    });
+    };
+    record(inner, delivery, due, attempt, succeeded).await
+}
+
+/// Record an attempt durably: settle the delivery, or queue its next retry.
+async fn record(
+    inner: &Inner,
+    mut delivery: DeliveryRecord,
+    due: Timestamp,
+    attempt: Attempt,
+    succeeded: bool,
+) -> Result<(), StoreError> {
+    let store = inner.engine.store();
+    delivery.attempts.push(attempt);
     let finished = now();
     let mut commit = Commit::new();
     commit.unqueue_delivery(&delivery, due);
