@@ -1,7 +1,10 @@
 //! What the API returns for each resource (the spec's field names), and the documented
 //! request shapes. Views are built from records; nothing here decides anything.
 
-use crate::domain::{Customer, InstallmentPlan, LinkRecord, PaymentType, SubscriptionRecord};
+use crate::domain::{
+    Customer, EventObject, InstallmentPlan, LinkRecord, OutboxEvent, PaymentType,
+    SubscriptionRecord,
+};
 use crate::webhooks::{DeliveryRecord, EndpointRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -395,7 +398,7 @@ impl DeliveryView {
     }
 }
 
-/// An event, exactly as webhook deliveries carry it.
+/// An event, exactly as webhook deliveries carry it (and `GET /events/{id}` shows it).
 #[derive(Serialize, ToSchema)]
 pub struct EventView {
     /// evt_…
@@ -404,10 +407,63 @@ pub struct EventView {
     pub kind: String,
     pub created_at: String,
     /// test or live
-    pub environment: String,
+    pub environment: &'static str,
     /// {"object": the payment link, subscription or endpoint as the API returns it}
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: EventData,
+}
+
+#[derive(Serialize)]
+pub struct EventData {
+    pub object: EventObjectView,
+}
+
+/// The resource an event is about, rendered by the same view as its own endpoint.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EventObjectView {
+    PaymentLink(Box<LinkView>),
+    Subscription(Box<SubscriptionView>),
+    WebhookEndpoint(EndpointNoticeView),
+}
+
+/// The endpoint a `webhook_endpoint.disabled` event is about.
+#[derive(Serialize)]
+pub struct EndpointNoticeView {
+    pub _id: String,
+    pub url: String,
+    pub status: &'static str,
+    pub disabled_reason: String,
+    pub failing_since: Option<String>,
+}
+
+impl EventView {
+    pub fn new(event: &OutboxEvent, public_url: &str) -> EventView {
+        let object = match &event.data {
+            EventObject::PaymentLink(link) => {
+                EventObjectView::PaymentLink(Box::new(LinkView::new(link, public_url)))
+            }
+            EventObject::Subscription(sub) => {
+                EventObjectView::Subscription(Box::new(SubscriptionView::new(sub)))
+            }
+            EventObject::WebhookEndpoint(notice) => {
+                EventObjectView::WebhookEndpoint(EndpointNoticeView {
+                    _id: notice.id.to_hex(),
+                    url: notice.url.clone(),
+                    status: "disabled",
+                    disabled_reason: notice.reason.clone(),
+                    failing_since: notice.failing_since.map(|t| t.to_rfc3339()),
+                })
+            }
+        };
+        EventView {
+            id: crate::webhooks::event_public_id(event.id),
+            kind: event.kind.clone(),
+            created_at: event.created_at.to_rfc3339(),
+            environment: event.env.as_str(),
+            data: EventData { object },
+        }
+    }
 }
 
 /// Webhook request shapes, for the OpenAPI document.

@@ -4,10 +4,11 @@
 //! Never in a request's path: the API only writes events and endpoint records.
 
 use super::{
-    disabled_event, event_public_id, new_delivery, now, payload, signing, ssrf, Attempt,
-    DeliveryRecord, DeliveryStatus, EndpointRecord, Inner,
+    disabled_event, event_public_id, new_delivery, now, signing, ssrf, Attempt, DeliveryRecord,
+    DeliveryStatus, EndpointRecord, Inner,
 };
 use crate::domain::{Environment, ObjectId};
+use crate::http::views::EventView;
 use crate::store::{Commit, StoreError};
 use state_machines::Timestamp;
 use std::sync::{Arc, Weak};
@@ -151,7 +152,7 @@ async fn attempt(
     let (Some(event), Some(endpoint)) = (event, endpoint) else {
         return Ok(()); // the endpoint was deleted with its deliveries
     };
-    let body = serde_json::to_vec(&payload(&event, &inner.public_url)).expect("JSON");
+    let body = serde_json::to_vec(&EventView::new(&event, &inner.public_url)).expect("JSON");
     let msg_id = event_public_id(event.id);
     let started_at = now();
     let timestamp = started_at.millis() / 1000;

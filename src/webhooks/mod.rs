@@ -36,10 +36,9 @@ pub use ssrf::UrlPolicy;
 
 use crate::actors::{Clock, Engine, SystemClock};
 use crate::domain::{EntityKind, EntityRef, Environment, EventObject, ObjectId, OutboxEvent};
-use crate::http::views::{LinkView, SubscriptionView};
+use crate::http::views::EventView;
 use crate::store::{Commit, StoreError};
 use dashmap::DashMap;
-use serde_json::{json, Value};
 use state_machines::Timestamp;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -240,35 +239,14 @@ impl Webhooks {
     }
 
     /// The event as partners receive it (and as `GET /events/{id}` shows it).
-    pub fn payload(&self, event: &OutboxEvent) -> Value {
-        payload(event, &self.0.public_url)
+    pub fn payload(&self, event: &OutboxEvent) -> EventView {
+        EventView::new(event, &self.0.public_url)
     }
 }
 
 /// `evt_<hex>`: the public id of an event (also its `webhook-id`).
 pub fn event_public_id(id: ObjectId) -> String {
     format!("evt_{id}")
-}
-
-pub fn payload(event: &OutboxEvent, public_url: &str) -> Value {
-    let object = match &event.data {
-        EventObject::PaymentLink(link) => json!(LinkView::new(link, public_url)),
-        EventObject::Subscription(sub) => json!(SubscriptionView::new(sub)),
-        EventObject::WebhookEndpoint(notice) => json!({
-            "_id": notice.id.to_hex(),
-            "url": notice.url,
-            "status": "disabled",
-            "disabled_reason": notice.reason,
-            "failing_since": notice.failing_since.map(|t| t.to_rfc3339()),
-        }),
-    };
-    json!({
-        "id": event_public_id(event.id),
-        "type": event.kind,
-        "created_at": event.created_at.to_rfc3339(),
-        "environment": event.env.as_str(),
-        "data": { "object": object },
-    })
 }
 
 pub(crate) fn new_delivery(

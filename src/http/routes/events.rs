@@ -10,7 +10,7 @@ use crate::http::error::ApiError;
 use crate::http::validate::{json_object, page_query, Fields};
 use crate::http::views::{DeliveryView, EventView};
 use crate::http::AppState;
-use crate::webhooks::{event_public_id, EVENT_TYPES};
+use crate::webhooks::EVENT_TYPES;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -43,14 +43,7 @@ fn visible(who: &Principal, event: &OutboxEvent) -> Result<(), ApiError> {
 }
 
 fn view(app: &AppState, event: &OutboxEvent) -> EventView {
-    let mut payload = app.webhooks.payload(event);
-    EventView {
-        id: event_public_id(event.id),
-        kind: event.kind.clone(),
-        created_at: event.created_at.to_rfc3339(),
-        environment: event.env.as_str().to_string(),
-        data: payload["data"].take(),
-    }
+    app.webhooks.payload(event)
 }
 
 fn rfc3339(f: &mut Fields, params: &BTreeMap<String, String>, key: &str) -> Option<Timestamp> {
