@@ -14,6 +14,7 @@ use std::time::Duration;
 pub struct Config {
     pub server: ServerConfig,
     pub engine: EngineSection,
+    pub webhooks: WebhooksSection,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -49,6 +50,20 @@ pub struct EngineSection {
     pub on_retries_exhausted: OnExhausted,
     pub firing_concurrency: usize,
     pub max_mailbox: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSection {
+    pub timeout_secs: f64,
+    pub retry_schedule_secs: Vec<f64>,
+    pub disable_after_failing_secs: u64,
+    pub max_in_flight_per_endpoint: usize,
+    pub live_allow_http: bool,
+    pub live_allow_private_addresses: bool,
+    pub sandbox_allow_http: bool,
+    pub sandbox_allow_private_addresses: bool,
+    pub rotation_grace_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +137,26 @@ impl Config {
             max_mailbox: e.max_mailbox.max(1),
         }
     }
+
+    pub fn webhooks(&self) -> crate::webhooks::WebhookConfig {
+        let w = &self.webhooks;
+        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 1e9));
+        crate::webhooks::WebhookConfig {
+            timeout: secs(w.timeout_secs),
+            retry_schedule: w.retry_schedule_secs.iter().map(|s| secs(*s)).collect(),
+            disable_after_failing: Duration::from_secs(w.disable_after_failing_secs),
+            max_in_flight_per_endpoint: w.max_in_flight_per_endpoint.max(1),
+            live: crate::webhooks::UrlPolicy {
+                allow_http: w.live_allow_http,
+                allow_private_addresses: w.live_allow_private_addresses,
+            },
+            sandbox: crate::webhooks::UrlPolicy {
+                allow_http: w.sandbox_allow_http,
+                allow_private_addresses: w.sandbox_allow_private_addresses,
+            },
+            rotation_grace: Duration::from_secs(w.rotation_grace_secs),
+        }
+    }
 }
 
 /// A variable's text as a TOML value: numbers, booleans and arrays as such, else a string.
@@ -149,6 +184,30 @@ mod tests {
         let c = Config::from_sources(DEFAULT_TOML, vars(&[])).unwrap();
         assert_eq!(c.engine.on_retries_exhausted, OnExhausted::Cancel);
         assert!(!c.engine.dunning_retry_after_secs.is_empty());
+    }
+
+    #[test]
+    fn webhook_retries_span_about_three_days_and_live_is_guarded() {
+        let c = Config::from_sources(DEFAULT_TOML, vars(&[]))
+            .unwrap()
+            .webhooks();
+        let total: f64 = c.retry_schedule.iter().map(|d| d.as_secs_f64()).sum();
+        assert!(
+            (2.5 * 86_400.0..=3.5 * 86_400.0).contains(&total),
+            "{total} s"
+        );
+        assert_eq!(c.retry_schedule[0], Duration::from_secs(5));
+        assert!(!c.live.allow_http && !c.live.allow_private_addresses);
+        let fast = Config::from_sources(
+            DEFAULT_TOML,
+            vars(&[("PREMIA_WEBHOOKS_RETRY_SCHEDULE_SECS", "[0.2, 1]")]),
+        )
+        .unwrap()
+        .webhooks();
+        assert_eq!(
+            fast.retry_schedule,
+            vec![Duration::from_millis(200), Duration::from_secs(1)]
+        );
     }
 
     #[test]

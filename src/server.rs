@@ -1,4 +1,4 @@
-//! Wiring: configuration → store, keys, engine, HTTP server. Used by `premia serve` and by
+//! Wiring: configuration → store, keys, engine, webhook dispatcher, HTTP server. Used by `premia serve` and by
 //! the integration tests, so both run exactly the same thing.
 
 use crate::actors::{Engine, EngineError, Processors, TestClock};
@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http::{router, AppState, Backpressure, Idempotency};
 use crate::processor::{Sandbox, Unconfigured};
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub struct Server {
     base_url: String,
     engine: Engine,
     keys: Arc<KeyStore>,
+    webhooks: Webhooks,
     shutdown: oneshot::Sender<()>,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     sweeper: tokio::task::JoinHandle<()>,
@@ -70,6 +72,8 @@ impl Server {
             "" => base_url.clone(),
             url => url.to_string(),
         };
+        let webhooks = Webhooks::new(engine.clone(), config.webhooks(), public_url.clone());
+        webhooks.start();
         let app = AppState {
             engine: engine.clone(),
             keys: keys.clone(),
@@ -88,6 +92,7 @@ impl Server {
                 config.server.max_in_flight,
                 Duration::from_secs(config.server.request_timeout_secs),
             )),
+            webhooks: webhooks.clone(),
         };
         let sweeper = spawn_idempotency_sweeper(app.idempotency.clone(), engine.clone());
         let routes = router(app);
@@ -106,6 +111,7 @@ impl Server {
             base_url,
             engine,
             keys,
+            webhooks,
             shutdown,
             serving,
             sweeper,
@@ -129,6 +135,8 @@ impl Server {
             Err(e) => return Err(ServerError::Serve(e.to_string())),
         }
         self.sweeper.abort();
+        // Deliveries cut short are still queued in the store and resume on the next start.
+        self.webhooks.stop();
         self.engine.shutdown().await?;
         Ok(())
     }

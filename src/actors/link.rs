@@ -255,10 +255,7 @@ impl LinkActor {
                     }
                 }
                 LinkEffect::StartInstallmentPlan => {
-                    let (sub, commit) =
-                        super::subscription::create_commit(self.plan_subscription(link, now));
-                    next.subscription_id = Some(sub.id);
-                    tx.commit.extend(commit);
+                    next.subscription_id = Some(plan_subscription_id(link.id));
                 }
                 _ => {}
             }
@@ -271,7 +268,14 @@ impl LinkActor {
             Some(payment.id.to_hex()),
         );
         let captured = (next.payment_id == Some(payment.id)).then_some(payment);
-        let (record, commit) = finish(next, tx, from, kind);
+        let starts_plan = next.subscription_id.is_some() && link.subscription_id.is_none();
+        let (record, mut commit) = finish(next, tx, from, kind);
+        // After `finish`, so payment.completed's event id sorts before subscription.created's
+        // and partners hear of the payment first.
+        if starts_plan {
+            let (_, plan) = super::subscription::create_commit(self.plan_subscription(link, now));
+            commit.extend(plan);
+        }
         Ok(Decided {
             record,
             payment: captured,

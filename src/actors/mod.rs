@@ -503,7 +503,7 @@ impl Engine {
                 .subscription_command(env, id, SubscriptionCommand::Fire(timer))
                 .await
                 .map(drop),
-            EntityKind::Payment => Err(EngineError::NotFound),
+            EntityKind::Payment | EntityKind::WebhookEndpoint => Err(EngineError::NotFound),
         };
         match result {
             // The entity is gone: drop its timer so it does not fire forever.

@@ -12,6 +12,7 @@ pub enum EntityKind {
     PaymentLink,
     Subscription,
     Payment,
+    WebhookEndpoint,
 }
 
 impl EntityKind {
@@ -20,6 +21,7 @@ impl EntityKind {
             EntityKind::PaymentLink => b'L',
             EntityKind::Subscription => b'S',
             EntityKind::Payment => b'P',
+            EntityKind::WebhookEndpoint => b'W',
         }
     }
 }
@@ -178,6 +180,7 @@ pub struct OutboxEvent {
 pub enum EventObject {
     PaymentLink(Box<LinkRecord>),
     Subscription(Box<SubscriptionRecord>),
+    WebhookEndpoint(Box<crate::webhooks::EndpointNotice>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 use super::envelope::ErrorBody;
 use crate::actors::EngineError;
 use crate::auth::AuthError;
+use crate::webhooks::WebhookError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -76,6 +77,22 @@ impl From<EngineError> for ApiError {
                 ApiError::Internal(e.to_string())
             }
         }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> ApiError {
+        match e {
+            WebhookError::Invalid(m) => ApiError::BadRequest(m),
+            WebhookError::NotFound => ApiError::not_found("webhook endpoint"),
+            WebhookError::Store(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        ApiError::Internal(e.to_string())
     }
 }
 

@@ -11,7 +11,7 @@ mod metrics;
 mod middleware;
 mod routes;
 mod validate;
-mod views;
+pub(crate) mod views;
 
 pub use backpressure::Backpressure;
 pub use error::ApiError;
@@ -37,4 +37,6 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub idempotency: Arc<Idempotency>,
     pub backpressure: Arc<Backpressure>,
+    /// Webhook endpoints, events and redelivery (the dispatcher runs in the background).
+    pub webhooks: crate::webhooks::Webhooks,
 }

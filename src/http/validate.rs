@@ -308,6 +308,50 @@ impl<'a> Fields<'a> {
         out
     }
 
+    /// A list of strings, each one of `allowed`, at least one, duplicates dropped.
+    pub fn list_of(&mut self, key: &str, allowed: &[&str]) -> Option<Vec<String>> {
+        let v = self.get(key)?;
+        let items = v
+            .as_array()
+            .map(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>());
+        match items {
+            Some(Some(items)) if !items.is_empty() && items.iter().all(|i| allowed.contains(i)) => {
+                let mut out: Vec<String> = Vec::new();
+                for item in items {
+                    if !out.iter().any(|o| o == item) {
+                        out.push(item.to_string());
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.problems.push(format!(
+                    "{} must be a non-empty array of: {}",
+                    self.name(key),
+                    allowed.join(", ")
+                ));
+                None
+            }
+        }
+    }
+
+    pub fn required_list_of(&mut self, key: &str, allowed: &[&str]) -> Option<Vec<String>> {
+        let v = self.list_of(key, allowed);
+        self.require(key, v)
+    }
+
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                self.problems
+                    .push(format!("{} must be true or false", self.name(key)));
+                None
+            }
+        }
+    }
+
     pub fn refuse_unknown(&mut self, known: &[&str]) {
         for key in self.obj.keys() {
             if !known.contains(&key.as_str()) {
@@ -384,4 +428,35 @@ pub fn list_query(
     };
     f.finish()?;
     Ok(query)
+}
+
+/// `page` (≥ 1, default 1) and `limit` (1–100, default 50) plus the given filters, as text;
+/// any other parameter is refused.
+pub fn page_query(
+    params: &BTreeMap<String, String>,
+    filters: &[&str],
+) -> Result<(u64, u64), ApiError> {
+    let mut problems = Vec::new();
+    for key in params.keys() {
+        if key != "page" && key != "limit" && !filters.contains(&key.as_str()) {
+            problems.push(format!("unknown field {key}"));
+        }
+    }
+    let mut number = |key: &str, min: u64, max: u64, default: u64| match params.get(key) {
+        None => default,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                problems.push(format!("{key} must be a whole number from {min} to {max}"));
+                default
+            }
+        },
+    };
+    let page = number("page", 1, 1_000_000, 1);
+    let limit = number("limit", 1, 100, 50);
+    if problems.is_empty() {
+        Ok((page, limit))
+    } else {
+        Err(ApiError::BadRequest(problems.join("; ")))
+    }
 }

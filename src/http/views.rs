@@ -1,7 +1,11 @@
 //! What the API returns for each resource (the spec's field names), and the documented
 //! request shapes. Views are built from records; nothing here decides anything.
 
-use crate::domain::{Customer, InstallmentPlan, LinkRecord, PaymentType, SubscriptionRecord};
+use crate::domain::{
+    Customer, EventObject, InstallmentPlan, LinkRecord, OutboxEvent, PaymentType,
+    SubscriptionRecord,
+};
+use crate::webhooks::{DeliveryRecord, EndpointRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -430,5 +434,217 @@ pub mod requests {
         /// up to a year (366 days) at a time
         #[schema(minimum = 1, maximum = 31_622_400)]
         pub seconds: u64,
+    }
+}
+
+/// A webhook endpoint as the API shows it. `secret` only in the answers to create and
+/// rotate-secret.
+#[derive(Serialize, ToSchema)]
+pub struct EndpointView {
+    pub _id: String,
+    pub url: String,
+    /// Event types, or ["*"] for all.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// enabled or disabled
+    pub status: &'static str,
+    pub disabled: bool,
+    /// Why Premia disabled it (deliveries failing for days); null when enabled or disabled by its owner.
+    pub disabled_reason: Option<String>,
+    /// test or live
+    pub environment: &'static str,
+    /// Since when every delivery attempt has failed; null when the last one succeeded.
+    pub failing_since: Option<String>,
+    /// `whsec_<base64>`: the signing secret (Standard Webhooks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// When the secret replaced by the last rotation stops signing.
+    pub previous_secret_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl EndpointView {
+    pub fn new(e: &EndpointRecord) -> EndpointView {
+        EndpointView {
+            _id: e.id.to_hex(),
+            url: e.url.clone(),
+            events: e.events.clone(),
+            description: e.description.clone(),
+            status: if e.disabled { "disabled" } else { "enabled" },
+            disabled: e.disabled,
+            disabled_reason: e.disabled_reason.clone(),
+            environment: e.env.as_str(),
+            failing_since: e.failing_since.map(|t| t.to_rfc3339()),
+            secret: None,
+            previous_secret_expires_at: e.previous_secret.as_ref().map(|(_, t)| t.to_rfc3339()),
+            created_at: e.created_at.to_rfc3339(),
+            updated_at: e.updated_at.to_rfc3339(),
+        }
+    }
+
+    /// The view with the secret: only for create and rotate-secret.
+    pub fn with_secret(e: &EndpointRecord) -> EndpointView {
+        EndpointView {
+            secret: Some(e.secret.to_whsec()),
+            ..EndpointView::new(e)
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    pub at: String,
+    /// The endpoint's HTTP status; null when no answer came (timeout, refused).
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+}
+
+/// One event on its way to one endpoint, with every attempt.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub _id: String,
+    pub endpoint_id: String,
+    /// evt_…
+    pub event_id: String,
+    pub event_type: String,
+    /// pending, succeeded or failed
+    pub status: &'static str,
+    pub attempt_count: usize,
+    pub attempts: Vec<AttemptView>,
+    /// When the next attempt is due; null once settled.
+    pub next_attempt_at: Option<String>,
+    pub redelivery: bool,
+    pub created_at: String,
+}
+
+impl DeliveryView {
+    pub fn new(d: &DeliveryRecord) -> DeliveryView {
+        DeliveryView {
+            _id: d.id.to_hex(),
+            endpoint_id: d.endpoint_id.to_hex(),
+            event_id: crate::webhooks::event_public_id(d.event_id),
+            event_type: d.event_type.clone(),
+            status: d.status.as_str(),
+            attempt_count: d.attempts.len(),
+            attempts: d
+                .attempts
+                .iter()
+                .map(|a| AttemptView {
+                    at: a.at.to_rfc3339(),
+                    status_code: a.status_code,
+                    latency_ms: a.latency_ms,
+                    error: a.error.clone(),
+                })
+                .collect(),
+            next_attempt_at: d.next_attempt_at.map(|t| t.to_rfc3339()),
+            redelivery: d.redelivery,
+            created_at: d.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// An event, exactly as webhook deliveries carry it (and `GET /events/{id}` shows it).
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    /// evt_…
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created_at: String,
+    /// test or live
+    pub environment: &'static str,
+    /// {"object": the payment link, subscription or endpoint as the API returns it}
+    #[schema(value_type = Object)]
+    pub data: EventData,
+}
+
+#[derive(Serialize)]
+pub struct EventData {
+    pub object: EventObjectView,
+}
+
+/// The resource an event is about, rendered by the same view as its own endpoint.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EventObjectView {
+    PaymentLink(Box<LinkView>),
+    Subscription(Box<SubscriptionView>),
+    WebhookEndpoint(EndpointNoticeView),
+}
+
+/// The endpoint a `webhook_endpoint.disabled` event is about.
+#[derive(Serialize)]
+pub struct EndpointNoticeView {
+    pub _id: String,
+    pub url: String,
+    pub status: &'static str,
+    pub disabled_reason: String,
+    pub failing_since: Option<String>,
+}
+
+impl EventView {
+    pub fn new(event: &OutboxEvent, public_url: &str) -> EventView {
+        let object = match &event.data {
+            EventObject::PaymentLink(link) => {
+                EventObjectView::PaymentLink(Box::new(LinkView::new(link, public_url)))
+            }
+            EventObject::Subscription(sub) => {
+                EventObjectView::Subscription(Box::new(SubscriptionView::new(sub)))
+            }
+            EventObject::WebhookEndpoint(notice) => {
+                EventObjectView::WebhookEndpoint(EndpointNoticeView {
+                    _id: notice.id.to_hex(),
+                    url: notice.url.clone(),
+                    status: "disabled",
+                    disabled_reason: notice.reason.clone(),
+                    failing_since: notice.failing_since.map(|t| t.to_rfc3339()),
+                })
+            }
+        };
+        EventView {
+            id: crate::webhooks::event_public_id(event.id),
+            kind: event.kind.clone(),
+            created_at: event.created_at.to_rfc3339(),
+            environment: event.env.as_str(),
+            data: EventData { object },
+        }
+    }
+}
+
+/// Webhook request shapes, for the OpenAPI document.
+pub mod webhook_requests {
+    use serde::Serialize;
+    use utoipa::ToSchema;
+
+    #[derive(Serialize, ToSchema)]
+    pub struct CreateEndpoint {
+        /// https (live); the sandbox may use http and localhost.
+        pub url: String,
+        /// Event types, or ["*"].
+        pub events: Vec<String>,
+        pub description: Option<String>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct UpdateEndpoint {
+        pub url: Option<String>,
+        pub events: Option<Vec<String>>,
+        pub description: Option<String>,
+        pub disabled: Option<bool>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct RotateSecret {
+        /// How long the old secret keeps signing beside the new one (0 to 604800; default
+        /// webhooks.rotation_grace_secs).
+        pub expire_previous_after_secs: Option<u64>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct Redeliver {
+        /// One of your endpoints; omitted: every endpoint of yours that subscribes to the event.
+        pub endpoint_id: Option<String>,
     }
 }

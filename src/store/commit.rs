@@ -18,6 +18,10 @@ pub(crate) enum TreeId {
     Timers,
     Indexes,
     Idempotency,
+    EventQueue,
+    WebhookEndpoints,
+    Deliveries,
+    DeliveryQueue,
 }
 
 #[derive(Debug)]
@@ -31,6 +35,8 @@ pub struct Commit {
     pub(crate) ops: Vec<Op>,
     /// Environments whose timers this commit sets (their scheduler is woken).
     timer_envs: Vec<Environment>,
+    /// Whether it writes outbox events (the webhook dispatcher is woken).
+    pub(crate) writes_events: bool,
 }
 
 /// Records are stored in postcard, a compact binary serde format: a third of JSON's size,
@@ -49,6 +55,7 @@ impl Commit {
     pub fn extend(&mut self, other: Commit) {
         self.ops.extend(other.ops);
         self.timer_envs.extend(other.timer_envs);
+        self.writes_events |= other.writes_events;
     }
 
     pub fn timer_envs(&self) -> &[Environment] {
@@ -143,12 +150,13 @@ impl Commit {
         self.ops.push(Op::Put(TreeId::Audit, key, encode(entry)));
     }
 
+    /// The event, and its place in the queue the webhook dispatcher fans out from.
     pub fn event(&mut self, event: &OutboxEvent) {
-        self.ops.push(Op::Put(
-            TreeId::Outbox,
-            keys::outbox(event.env, event.id),
-            encode(event),
-        ));
+        let key = keys::outbox(event.env, event.id);
+        self.ops
+            .push(Op::Put(TreeId::EventQueue, key.clone(), Vec::new()));
+        self.ops.push(Op::Put(TreeId::Outbox, key, encode(event)));
+        self.writes_events = true;
     }
 
     pub fn set_timer(&mut self, timer: &Timer) {

@@ -9,6 +9,10 @@
 //! | timers | env · due (u64 ms) · entity kind · entity id · cycle (u32) · attempt (u32) |
 //! | indexes | env · kind · field · value · id |
 //! | idempotency | env · client id · 0 · Idempotency-Key |
+//! | event_queue | env · event id (events not yet fanned out to endpoints) |
+//! | webhook_endpoints | env · endpoint id |
+//! | deliveries | env · endpoint id · delivery id |
+//! | delivery_queue | env · endpoint id · due (u64 ms) · delivery id |
 
 use crate::domain::{EntityKind, Environment, ObjectId};
 use state_machines::Timestamp;
@@ -136,4 +140,36 @@ pub fn index_id(key: &[u8]) -> ObjectId {
     let mut b = [0u8; 12];
     b.copy_from_slice(&key[key.len() - 12..]);
     ObjectId::from_bytes(b)
+}
+
+/// A delivery, under its endpoint so an endpoint's deliveries are one prefix.
+pub fn delivery(env: Environment, endpoint: ObjectId, delivery: ObjectId) -> Vec<u8> {
+    let mut k = record(env, endpoint);
+    k.extend_from_slice(delivery.bytes());
+    k
+}
+
+/// A pending delivery's place in its endpoint's queue, ordered by due time.
+pub fn delivery_queue(
+    env: Environment,
+    endpoint: ObjectId,
+    due: Timestamp,
+    delivery: ObjectId,
+) -> Vec<u8> {
+    let mut k = record(env, endpoint);
+    k.extend_from_slice(&due_bytes(due));
+    k.extend_from_slice(delivery.bytes());
+    k
+}
+
+/// The due time and delivery id of a `delivery_queue` key.
+pub fn delivery_queue_entry(key: &[u8]) -> (Timestamp, ObjectId) {
+    let mut due = [0u8; 8];
+    due.copy_from_slice(&key[13..21]);
+    let mut id = [0u8; 12];
+    id.copy_from_slice(&key[21..33]);
+    (
+        Timestamp::from_millis(u64::from_be_bytes(due) as i64),
+        ObjectId::from_bytes(id),
+    )
 }

@@ -7,6 +7,7 @@
 mod commit;
 mod committer;
 pub mod keys;
+mod webhooks;
 
 pub use commit::Commit;
 use commit::{Op, TreeId};
@@ -45,6 +46,8 @@ pub struct Store {
     scratch: sled::Tree,
     meta: sled::Tree,
     committer: Arc<Committer>,
+    /// Woken when a commit with outbox events is handed over (the webhook dispatcher waits).
+    events_written: tokio::sync::Notify,
 }
 
 impl Store {
@@ -68,6 +71,10 @@ impl Store {
             timers: db.open_tree("timers")?,
             indexes: db.open_tree("indexes")?,
             idempotency: db.open_tree("idempotency")?,
+            event_queue: db.open_tree("event_queue")?,
+            webhook_endpoints: db.open_tree("webhook_endpoints")?,
+            deliveries: db.open_tree("deliveries")?,
+            delivery_queue: db.open_tree("delivery_queue")?,
         };
         let writer = trees.clone();
         let committer =
@@ -78,6 +85,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             db,
             committer,
+            events_written: tokio::sync::Notify::new(),
         })
     }
 
@@ -85,7 +93,12 @@ impl Store {
     /// durable once `wait_durable(seq)` returns; readers that must not see it earlier call
     /// `read_barrier` first (the engine always does).
     pub fn apply(&self, commit: Commit) -> u64 {
-        self.committer.enqueue(commit)
+        let events = commit.writes_events;
+        let seq = self.committer.enqueue(commit);
+        if events {
+            self.events_written.notify_one();
+        }
+        seq
     }
 
     /// Returns once every write up to `seq` is on disk.
@@ -284,6 +297,10 @@ struct Trees {
     timers: sled::Tree,
     indexes: sled::Tree,
     idempotency: sled::Tree,
+    event_queue: sled::Tree,
+    webhook_endpoints: sled::Tree,
+    deliveries: sled::Tree,
+    delivery_queue: sled::Tree,
 }
 
 /// Commits per sled transaction: bounds the transaction's in-memory overlay.
@@ -308,10 +325,27 @@ impl Trees {
             &self.timers,
             &self.indexes,
             &self.idempotency,
+            &self.event_queue,
+            &self.webhook_endpoints,
+            &self.deliveries,
+            &self.delivery_queue,
         );
         trees
             .transaction(
-                |(links, subs, payments, audit, outbox, timers, indexes, idempotency)| {
+                |(
+                    links,
+                    subs,
+                    payments,
+                    audit,
+                    outbox,
+                    timers,
+                    indexes,
+                    idempotency,
+                    event_queue,
+                    endpoints,
+                    deliveries,
+                    delivery_queue,
+                )| {
                     let tree = |id: TreeId| match id {
                         TreeId::Links => links,
                         TreeId::Subscriptions => subs,
@@ -321,6 +355,10 @@ impl Trees {
                         TreeId::Timers => timers,
                         TreeId::Indexes => indexes,
                         TreeId::Idempotency => idempotency,
+                        TreeId::EventQueue => event_queue,
+                        TreeId::WebhookEndpoints => endpoints,
+                        TreeId::Deliveries => deliveries,
+                        TreeId::DeliveryQueue => delivery_queue,
                     };
                     for op in commits.iter().flat_map(|c| &c.ops) {
                         match op {

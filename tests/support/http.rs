@@ -87,7 +87,17 @@ impl Res {
                 .unwrap_or_else(|| panic!("pagination.{k} is a number: {}", self.body))
         };
         Page {
-            ids: data.iter().map(id_of).collect(),
+            // Resources have `_id`; events (Stripe-like) have `id`.
+            ids: data
+                .iter()
+                .map(|v| match v.get("_id") {
+                    Some(_) => id_of(v),
+                    None => v["id"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("an id: {v}"))
+                        .to_string(),
+                })
+                .collect(),
             page: n("page"),
             limit: n("limit"),
             total: n("total"),
@@ -204,7 +214,7 @@ impl TestApp {
         TestApp::spawn_with(&[]).await
     }
 
-    /// The server with some configuration overridden (`PREMIA_*` variables).
+    /// The server with some configuration keys overridden (`PREMIA_*` names and values).
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut vars = vec![
@@ -220,7 +230,7 @@ impl TestApp {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let config = Config::from_sources(DEFAULT_TOML, vars)
-            .expect("the default config with a port and a data dir");
+            .expect("the default config with a port, a data dir and the overrides");
         let server = Server::start(config).await.expect("the server starts");
         let base_url = server.base_url();
         let mut app = TestApp {
@@ -298,6 +308,10 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str) -> Res {
         self.me().delete(path).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.me().patch(path, body).await
     }
 
     /// A GET outside `/api/v1` without credentials (`path` may also be a full URL).
@@ -466,6 +480,14 @@ impl Caller<'_> {
 
     pub async fn post(&self, path: &str, body: Value) -> Res {
         self.post_raw(path, &body.to_string()).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        let req = self
+            .request(reqwest::Method::PATCH, path)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        json_res(req).await
     }
 
     pub async fn post_raw(&self, path: &str, body: &str) -> Res {

@@ -1,10 +1,12 @@
 //! The routes, one file per resource, and what they share.
 
 mod checkout;
+mod events;
 mod ops;
 pub(super) mod payment_links;
 pub(super) mod subscriptions;
 mod test_helpers;
+mod webhook_endpoints;
 
 use super::envelope::{page, Pagination};
 use super::error::ApiError;
@@ -40,6 +42,27 @@ pub fn router(app: AppState) -> Router {
             "/subscriptions/{id}",
             get(subscriptions::get).delete(subscriptions::cancel),
         )
+        .route(
+            "/webhook-endpoints",
+            post(webhook_endpoints::create).get(webhook_endpoints::list),
+        )
+        .route(
+            "/webhook-endpoints/{id}",
+            get(webhook_endpoints::get)
+                .patch(webhook_endpoints::update)
+                .delete(webhook_endpoints::delete),
+        )
+        .route(
+            "/webhook-endpoints/{id}/rotate-secret",
+            post(webhook_endpoints::rotate_secret),
+        )
+        .route(
+            "/webhook-endpoints/{id}/deliveries",
+            get(webhook_endpoints::deliveries),
+        )
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/redeliver", post(events::redeliver))
         .route(
             "/test_helpers/payment-links/{id}/pay",
             post(test_helpers::pay_link),

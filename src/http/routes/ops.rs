@@ -1,6 +1,6 @@
 //! Health, readiness, the OpenAPI document and its human page.
 
-use super::{payment_links, subscriptions, test_helpers};
+use super::{events, payment_links, subscriptions, test_helpers, webhook_endpoints};
 use crate::http::envelope::{ok, ErrorBody, Pagination};
 use crate::http::error::ApiError;
 use crate::http::views::{self, requests};
@@ -15,7 +15,7 @@ use utoipa::OpenApi;
     info(
         title = "Premia payment API",
         version = "1",
-        description = "Payment links and installment subscriptions for insurance premiums. Authenticate with X-Client-ID and X-Client-Secret."
+        description = "Payment links and installment subscriptions for insurance premiums. Authenticate with X-Client-ID and X-Client-Secret. Webhooks are signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body keyed by the base64 part of whsec_…>)."
     ),
     paths(
         payment_links::create,
@@ -31,6 +31,16 @@ use utoipa::OpenApi;
         test_helpers::next_charge,
         test_helpers::advance_clock,
         test_helpers::clock,
+        webhook_endpoints::create,
+        webhook_endpoints::list,
+        webhook_endpoints::get,
+        webhook_endpoints::update,
+        webhook_endpoints::delete,
+        webhook_endpoints::rotate_secret,
+        webhook_endpoints::deliveries,
+        events::list,
+        events::get,
+        events::redeliver,
     ),
     components(schemas(
         views::LinkView,
@@ -49,6 +59,14 @@ use utoipa::OpenApi;
         test_helpers::ClockView,
         requests::LinkStatus,
         requests::SubscriptionStatus,
+        views::EndpointView,
+        views::DeliveryView,
+        views::AttemptView,
+        views::EventView,
+        views::webhook_requests::CreateEndpoint,
+        views::webhook_requests::UpdateEndpoint,
+        views::webhook_requests::RotateSecret,
+        views::webhook_requests::Redeliver,
         ErrorBody,
         Pagination,
     )),
