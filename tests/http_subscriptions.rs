@@ -101,6 +101,25 @@ async fn a_subscription_without_a_start_date_bills_its_first_installment_now() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_backdated_start_bills_from_now_never_the_periods_it_skipped() {
+    let app = TestApp::spawn().await;
+    let mut body = subscription_body(20_000);
+    body["start_date"] = json!("2020-01-31T00:00:00Z");
+    let created = app.post("/subscriptions", body).await.expect_status(201);
+    let now = app.sandbox_now_ms().await as i128;
+    let due = millis(&created["next_billing_date"]);
+    assert!(due <= now && now - due < 60_000, "due now: {created}");
+
+    app.advance_seconds(1).await;
+    let sub = app.subscription(&id_of(&created)).await;
+    assert_eq!(
+        sub["installments"]["paid"], 1,
+        "one installment, not six years of them"
+    );
+    assert_eq!(sub["paid_cents"], 20_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn each_due_installment_is_charged_and_counted() {
     let app = TestApp::spawn().await;
     let id = app.subscription_due_tomorrow(10_000, Some(3)).await;

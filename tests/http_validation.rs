@@ -289,6 +289,14 @@ async fn an_installment_plan_needs_a_count_from_1_to_120_and_its_amount() {
                 plan(json!("monthly")),
                 &["installment_plan"],
             ),
+            bad(
+                "an empty plan",
+                plan(json!({})),
+                &[
+                    "installment_plan.count",
+                    "installment_plan.per_installment_cents",
+                ],
+            ),
         ],
     )
     .await;
@@ -643,14 +651,16 @@ async fn the_next_charge_helper_refuses_an_unknown_outcome() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_one_time_link_whose_total_exceeds_a_trillion_cents_is_refused() {
+async fn a_one_time_links_premium_and_fee_are_each_at_most_half_a_trillion_cents() {
+    // So their sum is always a valid amount (at most a trillion cents), which the OpenAPI
+    // schema can state field by field.
     let app = TestApp::spawn().await;
     let body = json!({
         "employer_id": EMPLOYER,
         "carrier_id": CARRIER,
         "policy_id": POLICY,
-        "premium_cents": 1_000_000_000_000u64,
-        "fee_cents": 1,
+        "premium_cents": 500_000_000_001u64,
+        "fee_cents": 600_000_000_000u64,
         "payment_type": "ONE_TIME",
         "payment_context": "late_payment"
     });
@@ -658,7 +668,7 @@ async fn a_one_time_link_whose_total_exceeds_a_trillion_cents_is_refused() {
         &app,
         "/payment-links",
         vec![bad(
-            "premium + fee over the maximum",
+            "premium and fee over half the maximum",
             body,
             &["premium_cents", "fee_cents"],
         )],
@@ -674,4 +684,19 @@ async fn an_oversized_body_is_refused_and_creates_nothing() {
     let res = app.post("/payment-links", body).await;
     assert_eq!(res.status, 413, "{}", res.body);
     assert_eq!(app.link_total().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_number_written_with_a_decimal_point_is_a_number_of_cents() {
+    // JSON Schema's `integer` (and so the OpenAPI document) counts 250000.0 as an integer.
+    let app = TestApp::spawn().await;
+    let mut body = link_body(1);
+    body["amount_cents"] = json!(250_000.0);
+    let link = app.post("/payment-links", body).await.expect_status(201);
+    assert_eq!(link["amount_cents"], 250_000);
+    let mut half = link_body(1);
+    half["amount_cents"] = json!(250_000.5);
+    app.post("/payment-links", half)
+        .await
+        .expect_error(400, "invalid_request");
 }
