@@ -615,36 +615,111 @@ impl EventView {
 
 /// Webhook request shapes, for the OpenAPI document.
 pub mod webhook_requests {
+    //! Described exactly as the routes parse them (see `requests`).
+    // Described, never built.
+    #![allow(dead_code)]
+
     use serde::Serialize;
     use utoipa::ToSchema;
 
+    /// The events an endpoint can receive.
     #[derive(Serialize, ToSchema)]
+    pub enum EventType {
+        #[serde(rename = "payment.completed")]
+        PaymentCompleted,
+        #[serde(rename = "payment.failed")]
+        PaymentFailed,
+        #[serde(rename = "payment.refunded")]
+        PaymentRefunded,
+        #[serde(rename = "payment_link.created")]
+        PaymentLinkCreated,
+        #[serde(rename = "payment_link.cancelled")]
+        PaymentLinkCancelled,
+        #[serde(rename = "payment_link.expired")]
+        PaymentLinkExpired,
+        #[serde(rename = "subscription.created")]
+        SubscriptionCreated,
+        #[serde(rename = "subscription.past_due")]
+        SubscriptionPastDue,
+        #[serde(rename = "subscription.cancelled")]
+        SubscriptionCancelled,
+        #[serde(rename = "subscription.completed")]
+        SubscriptionCompleted,
+        #[serde(rename = "installment.paid")]
+        InstallmentPaid,
+        #[serde(rename = "installment.failed")]
+        InstallmentFailed,
+        #[serde(rename = "webhook_endpoint.disabled")]
+        WebhookEndpointDisabled,
+    }
+
+    /// An event type, or `*` for all of them.
+    #[derive(Serialize, ToSchema)]
+    #[serde(untagged)]
+    pub enum EventChoice {
+        One(EventType),
+        All(AllEvents),
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub enum AllEvents {
+        #[serde(rename = "*")]
+        All,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum DeliveryStatus {
+        Pending,
+        Succeeded,
+        Failed,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct CreateEndpoint {
         /// https (live); the sandbox may use http and localhost.
+        #[schema(
+            max_length = 500,
+            pattern = r"^https?://(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+        )]
         pub url: String,
         /// Event types, or ["*"].
-        pub events: Vec<String>,
+        #[schema(min_items = 1)]
+        pub events: Vec<EventChoice>,
+        #[schema(max_length = 500)]
         pub description: Option<String>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct UpdateEndpoint {
+        #[schema(
+            max_length = 500,
+            pattern = r"^https?://(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+        )]
         pub url: Option<String>,
-        pub events: Option<Vec<String>>,
+        #[schema(min_items = 1)]
+        pub events: Option<Vec<EventChoice>>,
+        #[schema(max_length = 500)]
         pub description: Option<String>,
         pub disabled: Option<bool>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct RotateSecret {
-        /// How long the old secret keeps signing beside the new one (0 to 604800; default
+        /// How long the old secret keeps signing beside the new one (default
         /// webhooks.rotation_grace_secs).
+        #[schema(minimum = 0, maximum = 604_800)]
         pub expire_previous_after_secs: Option<u64>,
     }
 
     #[derive(Serialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct Redeliver {
         /// One of your endpoints; omitted: every endpoint of yours that subscribes to the event.
+        #[schema(pattern = "^[0-9a-fA-F]{24}$")]
         pub endpoint_id: Option<String>,
     }
 }

@@ -22,9 +22,23 @@ const MAX_URL_LEN: usize = 2048;
 
 /// Check a URL's shape against `policy`: scheme, host, and a literal IP's range. Returns the
 /// parsed URL; names are resolved by [`check_resolved`].
+/// The form of a webhook URL: http or https, a host name (its last label starting with a
+/// letter) or an IPv4 address, then an optional port, path and query; no credentials,
+/// fragment or IPv6 literal. The OpenAPI document states the very same pattern, so a URL the
+/// schema admits is never refused for its form (a test keeps the two equal).
+pub const URL_PATTERN: &str = r"^https?://(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*)(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$";
+
 pub fn check_url(text: &str, policy: UrlPolicy) -> Result<Url, String> {
     if text.len() > MAX_URL_LEN {
         return Err(format!("url must be at most {MAX_URL_LEN} characters"));
+    }
+    static FORM: std::sync::LazyLock<regex_lite::Regex> =
+        std::sync::LazyLock::new(|| regex_lite::Regex::new(URL_PATTERN).expect("a valid pattern"));
+    if !FORM.is_match(text) {
+        return Err(
+            "url must be http(s)://host[:port][/path][?query] with a host name or IPv4 address"
+                .into(),
+        );
     }
     let url = Url::parse(text).map_err(|e| format!("url is not a valid URL: {e}"))?;
     match url.scheme() {

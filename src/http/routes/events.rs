@@ -5,7 +5,7 @@ use super::in_scope;
 use super::webhook_endpoints::{self, paged};
 use crate::auth::Principal;
 use crate::domain::{EventObject, ObjectId, OutboxEvent};
-use crate::http::envelope::{ok, ErrorBody};
+use crate::http::envelope::{ok, Envelope, ErrorBody, PageEnvelope};
 use crate::http::error::ApiError;
 use crate::http::validate::{json_object, page_query, Fields};
 use crate::http::views::{DeliveryView, EventView};
@@ -61,9 +61,9 @@ fn rfc3339(f: &mut Fields, params: &BTreeMap<String, String>, key: &str) -> Opti
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "webhooks",
-    params(("type" = Option<String>, Query), ("created_gte" = Option<String>, Query, description = "RFC 3339: created at or after"), ("created_lte" = Option<String>, Query, description = "RFC 3339: created at or before"), ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = [EventView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "list_events", tag = "webhooks",
+    params(("type" = Option<crate::http::views::webhook_requests::EventType>, Query), ("created_gte" = Option<String>, Query, format = DateTime, description = "RFC 3339: created at or after"), ("created_lte" = Option<String>, Query, format = DateTime, description = "RFC 3339: created at or before"), ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = PageEnvelope<EventView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
     who: Principal,
@@ -109,9 +109,9 @@ async fn load(app: &AppState, who: &Principal, raw: &str) -> Result<OutboxEvent,
     Ok(event)
 }
 
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "webhooks",
-    params(("id" = String, Path, description = "evt_…")),
-    responses((status = 200, body = EventView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^evt_[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<EventView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
     who: Principal,
@@ -121,10 +121,10 @@ pub async fn get(
     Ok(ok(view(&app, &event)))
 }
 
-#[utoipa::path(post, path = "/api/v1/events/{id}/redeliver", tag = "webhooks",
-    params(("id" = String, Path, description = "evt_…")),
+#[utoipa::path(post, path = "/api/v1/events/{id}/redeliver", operation_id = "redeliver_event", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^evt_[0-9a-fA-F]{24}$")),
     request_body = crate::http::views::webhook_requests::Redeliver,
-    responses((status = 200, body = [DeliveryView], description = "the new deliveries, due now"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<Vec<DeliveryView>>, description = "the new deliveries, due now"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn redeliver(
     State(app): State<AppState>,
     who: Principal,

@@ -67,6 +67,8 @@ use utoipa::OpenApi;
         views::webhook_requests::UpdateEndpoint,
         views::webhook_requests::RotateSecret,
         views::webhook_requests::Redeliver,
+        views::webhook_requests::EventType,
+        views::webhook_requests::DeliveryStatus,
         ErrorBody,
         Pagination,
     )),
@@ -208,6 +210,16 @@ fn document() -> serde_json::Value {
             "/api/v1/subscriptions",
             &["get_subscription", "cancel_subscription", "set_next_charge"][..],
         ),
+        (
+            "/api/v1/webhook-endpoints",
+            &[
+                "get_webhook_endpoint",
+                "update_webhook_endpoint",
+                "delete_webhook_endpoint",
+                "rotate_webhook_secret",
+                "list_webhook_deliveries",
+            ][..],
+        ),
     ] {
         let links: serde_json::Map<String, serde_json::Value> = follow
             .iter()
@@ -262,4 +274,20 @@ pub async fn docs() -> Html<String> {
 
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see /docs".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_webhook_url_pattern_is_the_one_enforced() {
+        let doc = super::document();
+        for schema in ["CreateEndpoint", "UpdateEndpoint"] {
+            let url = &doc["components"]["schemas"][schema]["properties"]["url"];
+            let documented = url["pattern"]
+                .as_str()
+                .or_else(|| url["oneOf"][1]["pattern"].as_str())
+                .unwrap_or_else(|| panic!("{schema}.url has a pattern: {url}"));
+            assert_eq!(documented, crate::webhooks::ssrf::URL_PATTERN, "{schema}");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use crate::auth::Principal;
 use crate::domain::ObjectId;
-use crate::http::envelope::{created, ok, page, ErrorBody, Pagination};
+use crate::http::envelope::{created, ok, page, Envelope, ErrorBody, PageEnvelope, Pagination};
 use crate::http::error::ApiError;
 use crate::http::extract::path_id;
 use crate::http::validate::{json_object, page_query, Fields};
@@ -39,9 +39,9 @@ pub async fn load(
         .ok_or_else(|| ApiError::not_found("webhook endpoint"))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints", operation_id = "create_webhook_endpoint", tag = "webhooks",
     request_body = crate::http::views::webhook_requests::CreateEndpoint,
-    responses((status = 201, body = EndpointView, description = "the endpoint with its signing secret (shown only here and on rotation)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = Envelope<EndpointView>, description = "the endpoint with its signing secret (shown only here and on rotation)"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     who: Principal,
@@ -79,9 +79,9 @@ pub async fn create(
     Ok(created(EndpointView::with_secret(&endpoint)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhook-endpoints", tag = "webhooks",
-    params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = [EndpointView]), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints", operation_id = "list_webhook_endpoints", tag = "webhooks",
+    params(("page" = Option<u64>, Query, minimum = 1, maximum = 1000000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = PageEnvelope<EndpointView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
     who: Principal,
@@ -123,9 +123,9 @@ pub fn paged<V: serde::Serialize>(
     page(data, pagination)
 }
 
-#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}", tag = "webhooks",
-    params(("id" = String, Path)),
-    responses((status = 200, body = EndpointView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}", operation_id = "get_webhook_endpoint", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<EndpointView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
     who: Principal,
@@ -135,10 +135,10 @@ pub async fn get(
     Ok(ok(EndpointView::new(&endpoint)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/webhook-endpoints/{id}", tag = "webhooks",
-    params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/api/v1/webhook-endpoints/{id}", operation_id = "update_webhook_endpoint", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
     request_body = crate::http::views::webhook_requests::UpdateEndpoint,
-    responses((status = 200, body = EndpointView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<EndpointView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
     State(app): State<AppState>,
     who: Principal,
@@ -184,9 +184,9 @@ pub async fn update(
     Ok(ok(EndpointView::new(&updated)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhook-endpoints/{id}", tag = "webhooks",
-    params(("id" = String, Path)),
-    responses((status = 200, body = EndpointView, description = "the deleted endpoint; its pending deliveries are dropped"), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/webhook-endpoints/{id}", operation_id = "delete_webhook_endpoint", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
+    responses((status = 200, body = Envelope<EndpointView>, description = "the deleted endpoint; its pending deliveries are dropped"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(app): State<AppState>,
     who: Principal,
@@ -197,10 +197,10 @@ pub async fn delete(
     Ok(ok(EndpointView::new(&deleted)))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
-    params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$")),
     request_body = crate::http::views::webhook_requests::RotateSecret,
-    responses((status = 200, body = EndpointView, description = "the endpoint with its new secret; the old one keeps signing beside it until previous_secret_expires_at"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Envelope<EndpointView>, description = "the endpoint with its new secret; the old one keeps signing beside it until previous_secret_expires_at"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rotate_secret(
     State(app): State<AppState>,
     who: Principal,
@@ -226,9 +226,9 @@ pub async fn rotate_secret(
     Ok(ok(EndpointView::with_secret(&rotated)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path), ("status" = Option<String>, Query, description = "pending, succeeded or failed"), ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
-    responses((status = 200, body = [DeliveryView]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F]{24}$"), ("status" = Option<crate::http::views::webhook_requests::DeliveryStatus>, Query), ("page" = Option<u64>, Query, minimum = 1, maximum = 1000000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
+    responses((status = 200, body = PageEnvelope<DeliveryView>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn deliveries(
     State(app): State<AppState>,
     who: Principal,
