@@ -613,9 +613,9 @@ impl EventView {
     }
 }
 
-/// Webhook request shapes, for the OpenAPI document.
+/// Webhook request shapes, for the OpenAPI document: described exactly as the routes parse
+/// them (see `requests`).
 pub mod webhook_requests {
-    //! Described exactly as the routes parse them (see `requests`).
     // Described, never built.
     #![allow(dead_code)]
 
