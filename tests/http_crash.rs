@@ -5,7 +5,9 @@
 //! - every acknowledged write is there, in the acknowledged state or a legal later one;
 //! - every acknowledged request, retried with its key, replays its answer byte for byte (it
 //!   did not run twice); the request in flight at the kill, retried, succeeds exactly once;
-//! - after a clean stop, `premia check` finds every invariant intact.
+//! - after a clean stop, `premia check` finds every invariant intact;
+//! - at the end, a partner's receiver (alive throughout) has every event of the event log:
+//!   no webhook was lost to a crash.
 //!
 //! `PREMIA_HTTP_CRASH_ROUNDS` sets the rounds (default 3; the long mode is 100). Rounds share
 //! the data dir, so each also recovers from all the crashes before it.
@@ -18,7 +20,7 @@ mod process;
 use app::*;
 use process::{check, create_key, send, try_send, Premia, Raw};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -243,6 +245,51 @@ impl Promised {
     }
 }
 
+/// A partner's webhook receiver that stays up while the server is killed: the `webhook-id`
+/// of everything it was sent.
+async fn receiver() -> (String, Arc<Mutex<HashSet<String>>>) {
+    let seen: Arc<Mutex<HashSet<String>>> = Default::default();
+    let record = seen.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                    record.lock().unwrap().insert(id.to_string());
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, seen)
+}
+
+/// Every event id in the event log.
+async fn event_log(base: &str, key: &Key) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for page in 1.. {
+        let res = send(
+            base,
+            key,
+            "GET",
+            &format!("/events?limit=100&page={page}"),
+            "",
+            None,
+        )
+        .await;
+        let data = res.json()["data"].as_array().cloned().unwrap_or_default();
+        if data.is_empty() {
+            return ids;
+        }
+        ids.extend(data.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+    }
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_sigkill_and_retries_never_run_twice() {
     let rounds: usize = std::env::var("PREMIA_HTTP_CRASH_ROUNDS")
@@ -251,6 +298,22 @@ async fn acknowledged_writes_survive_sigkill_and_retries_never_run_twice() {
         .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path());
+    let (hook, delivered) = receiver().await;
+    {
+        let server = Premia::serve(dir.path());
+        let endpoint = json!({ "url": hook, "events": ["*"] }).to_string();
+        let res = send(
+            &server.base_url,
+            &key,
+            "POST",
+            "/webhook-endpoints",
+            &endpoint,
+            None,
+        )
+        .await;
+        assert_eq!(res.status, 201);
+        server.stop();
+    }
     let mut promised = Promised::default();
     let mut total = 0;
     for round in 1..=rounds {
@@ -312,5 +375,25 @@ async fn acknowledged_writes_survive_sigkill_and_retries_never_run_twice() {
         );
         total += all.len();
     }
-    println!("{rounds} rounds, {total} acknowledged writes survived SIGKILL");
+    // Every event of every round reaches the receiver, crashes or not.
+    let server = Premia::serve(dir.path());
+    let events = event_log(&server.base_url, &key).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let missing = events.difference(&delivered.lock().unwrap()).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{missing} of {} events never reached the receiver",
+            events.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop();
+    println!(
+        "{rounds} rounds, {total} acknowledged writes survived SIGKILL, {} webhook events all delivered",
+        events.len()
+    );
 }
