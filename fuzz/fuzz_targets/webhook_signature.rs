@@ -60,9 +60,11 @@ fuzz_target!(|input: Input| {
         .join(" ");
     assert!(check(&no_v1, &input.msg_id, &input.body).is_err());
 
-    // Another key fails.
+    // Another key fails. (HMAC pads short keys with zeros, so keys that differ only in
+    // trailing zero bytes are the same key: the fuzzer found that.)
+    let padded = |k: &[u8]| k.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     if let Some(other) = secret(&input.other_key) {
-        if input.other_key != input.key {
+        if input.other_key[..padded(&input.other_key)] != input.key[..padded(&input.key)] {
             let forged = signature_header(&[&other], &input.msg_id, ts, &input.body);
             assert!(check(&forged, &input.msg_id, &input.body).is_err());
         }
