@@ -14,7 +14,7 @@
 
 use crate::actors::{link_expiry_timer, plan_subscription_id};
 use crate::domain::{EntityKind, Environment, LinkRecord, ObjectId, SubscriptionRecord, Timer};
-use crate::store::keys::{self, IndexField};
+use crate::store::keys;
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -127,14 +127,7 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
     // Indexes: exactly what the records call for.
     let mut expected = BTreeSet::new();
     let mut index = |kind: EntityKind, id, carrier: ObjectId, employer: ObjectId, status: &str| {
-        for (field, value) in [
-            (IndexField::All, &[][..]),
-            (IndexField::Carrier, &carrier.bytes()[..]),
-            (IndexField::Employer, &employer.bytes()[..]),
-            (IndexField::Status, status.as_bytes()),
-        ] {
-            expected.insert(keys::index(env, kind, field, value, id));
-        }
+        expected.extend(keys::index_entries(env, kind, id, carrier, employer, status));
     };
     for l in links.values() {
         let (carrier, employer) = (l.terms.carrier_id, l.terms.employer_id);

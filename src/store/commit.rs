@@ -2,7 +2,7 @@
 //! index updates), applied atomically. It is built before the transaction runs, because sled
 //! may run the transaction closure more than once: the closure only writes.
 
-use super::keys::{self, IndexField};
+use super::keys;
 use crate::domain::{
     AuditEntry, EntityKind, Environment, IdempotentResponse, LinkRecord, ObjectId, OutboxEvent,
     PaymentRecord, SubscriptionRecord, Timer,
@@ -73,14 +73,7 @@ impl Commit {
             link.env,
             EntityKind::PaymentLink,
             link.id,
-            t.carrier_id,
-            t.employer_id,
-        );
-        self.index_status(
-            link.env,
-            EntityKind::PaymentLink,
-            link.id,
-            None,
+            (t.carrier_id, t.employer_id),
             link.machine.state_name(),
         );
     }
@@ -95,7 +88,8 @@ impl Commit {
             link.env,
             EntityKind::PaymentLink,
             link.id,
-            Some(old_status),
+            (link.terms.carrier_id, link.terms.employer_id),
+            old_status,
             link.machine.state_name(),
         );
     }
@@ -110,14 +104,7 @@ impl Commit {
             sub.env,
             EntityKind::Subscription,
             sub.id,
-            sub.carrier_id,
-            sub.employer_id,
-        );
-        self.index_status(
-            sub.env,
-            EntityKind::Subscription,
-            sub.id,
-            None,
+            (sub.carrier_id, sub.employer_id),
             sub.machine.state_name(),
         );
     }
@@ -132,7 +119,8 @@ impl Commit {
             sub.env,
             EntityKind::Subscription,
             sub.id,
-            Some(old_status),
+            (sub.carrier_id, sub.employer_id),
+            old_status,
             sub.machine.state_name(),
         );
     }
@@ -185,19 +173,11 @@ impl Commit {
         env: Environment,
         kind: EntityKind,
         id: ObjectId,
-        carrier: ObjectId,
-        employer: ObjectId,
+        (carrier, employer): (ObjectId, ObjectId),
+        status: &str,
     ) {
-        for (field, value) in [
-            (IndexField::All, &[][..]),
-            (IndexField::Carrier, &carrier.bytes()[..]),
-            (IndexField::Employer, &employer.bytes()[..]),
-        ] {
-            self.ops.push(Op::Put(
-                TreeId::Indexes,
-                keys::index(env, kind, field, value, id),
-                Vec::new(),
-            ));
+        for key in keys::index_entries(env, kind, id, carrier, employer, status) {
+            self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
         }
     }
 
@@ -206,18 +186,19 @@ impl Commit {
         env: Environment,
         kind: EntityKind,
         id: ObjectId,
-        old: Option<&str>,
+        (carrier, employer): (ObjectId, ObjectId),
+        old: &str,
         new: &str,
     ) {
-        if old == Some(new) {
+        if old == new {
             return;
         }
-        if let Some(old) = old {
-            let key = keys::index(env, kind, IndexField::Status, old.as_bytes(), id);
+        for key in keys::status_entries(env, kind, id, carrier, employer, old) {
             self.ops.push(Op::Delete(TreeId::Indexes, key));
         }
-        let key = keys::index(env, kind, IndexField::Status, new.as_bytes(), id);
-        self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+        for key in keys::status_entries(env, kind, id, carrier, employer, new) {
+            self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+        }
     }
 }
 

@@ -76,13 +76,15 @@ impl Store {
             deliveries: db.open_tree("deliveries")?,
             delivery_queue: db.open_tree("delivery_queue")?,
         };
+        let meta = db.open_tree("meta")?;
+        add_composite_indexes(&trees, &meta)?;
         let writer = trees.clone();
         let committer =
             Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
         Ok(Store {
             trees,
             scratch: db.open_tree("scratch")?,
-            meta: db.open_tree("meta")?,
+            meta,
             db,
             committer,
             events_written: tokio::sync::Notify::new(),
@@ -278,12 +280,97 @@ impl Store {
             .collect()
     }
 
+    /// How many entries an index holds under `value`, counted from the keys alone.
+    pub fn index_count(
+        &self,
+        env: Environment,
+        kind: EntityKind,
+        field: IndexField,
+        value: &[u8],
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::index_prefix(env, kind, field, value);
+        let mut n = 0;
+        for key in self.trees.indexes.scan_prefix(prefix).keys() {
+            key?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// At most `limit` ids of an index after the newest `skip`, newest first.
+    pub fn index_page(
+        &self,
+        env: Environment,
+        kind: EntityKind,
+        field: IndexField,
+        value: &[u8],
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let prefix = keys::index_prefix(env, kind, field, value);
+        self.trees
+            .indexes
+            .scan_prefix(prefix)
+            .keys()
+            .rev()
+            .skip(skip as usize)
+            .take(limit as usize)
+            .map(|k| Ok(keys::index_id(&k?)))
+            .collect()
+    }
+
     /// Make everything durable and stop the committer. Called once, at shutdown.
     pub fn close(&self) -> Result<(), StoreError> {
         self.committer.shutdown();
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// Which index entries the store holds: absent before the composite (owner · status)
+/// indexes existed, then 2.
+const INDEX_LAYOUT: &str = "index_layout";
+
+/// A data dir written before the composite indexes gets them once, at open, before any
+/// commit, so lists never see a record missing from them.
+fn add_composite_indexes(trees: &Trees, meta: &sled::Tree) -> Result<(), StoreError> {
+    if meta.get(INDEX_LAYOUT)?.is_some() {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for kv in trees.links.iter() {
+        let (k, v) = kv?;
+        let link: LinkRecord = decode(&k, &v)?;
+        let (carrier, employer) = (link.terms.carrier_id, link.terms.employer_id);
+        for key in keys::status_entries(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            carrier,
+            employer,
+            link.machine.state_name(),
+        ) {
+            batch.insert(key, &[][..]);
+        }
+    }
+    for kv in trees.subscriptions.iter() {
+        let (k, v) = kv?;
+        let sub: SubscriptionRecord = decode(&k, &v)?;
+        for key in keys::status_entries(
+            sub.env,
+            EntityKind::Subscription,
+            sub.id,
+            sub.carrier_id,
+            sub.employer_id,
+            sub.machine.state_name(),
+        ) {
+            batch.insert(key, &[][..]);
+        }
+    }
+    trees.indexes.apply_batch(batch)?;
+    meta.insert(INDEX_LAYOUT, &2u32.to_be_bytes())?;
+    trees.indexes.flush()?;
+    Ok(())
 }
 
 /// The trees a commit writes, owned by the committer thread for writing.
