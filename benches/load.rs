@@ -66,6 +66,9 @@ enum Op {
     ListCarrierStatus,
     ListEmployerStatus,
     ListCarrier,
+    /// Outside the mix: a status alone, and no filter, over every stored link.
+    ListStatus,
+    ListAll,
     Create,
     Pay,
     Refund,
@@ -73,7 +76,7 @@ enum Op {
     Echo,
 }
 
-const OPS: usize = 8;
+const OPS: usize = 10;
 
 impl Op {
     const ALL: [Op; OPS] = [
@@ -81,6 +84,8 @@ impl Op {
         Op::ListCarrierStatus,
         Op::ListEmployerStatus,
         Op::ListCarrier,
+        Op::ListStatus,
+        Op::ListAll,
         Op::Create,
         Op::Pay,
         Op::Refund,
@@ -91,8 +96,12 @@ impl Op {
         match self {
             Op::GetLink => "`GET /payment-links/{id}`",
             Op::ListCarrierStatus => "`GET /payment-links?carrier_id=…&status=active&limit=20`",
-            Op::ListEmployerStatus => "`GET /payment-links?employer_id=…&status=completed&limit=20`",
+            Op::ListEmployerStatus => {
+                "`GET /payment-links?employer_id=…&status=completed&limit=20`"
+            }
             Op::ListCarrier => "`GET /payment-links?carrier_id=…&limit=20&page=2`",
+            Op::ListStatus => "`GET /payment-links?status=active&limit=20`",
+            Op::ListAll => "`GET /payment-links?limit=20`",
             Op::Create => "`POST /payment-links`",
             Op::Pay => "`POST /test_helpers/payment-links/{id}/pay`",
             Op::Refund => "`POST /payment-links/{id}/refund` (1 cent)",
@@ -238,8 +247,9 @@ struct Target {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mix {
     Realistic,
-    CreateOnly,
-    Minimal,
+    /// The mix's three list shapes, in its proportions, and nothing else.
+    ListsOnly,
+    Only(Op),
 }
 
 /// Counters the soak's sampler reads while the workers run.
@@ -271,8 +281,8 @@ impl Worker {
         let roll = self.roll();
         let mut op = match mix {
             Mix::Realistic => Op::pick(roll),
-            Mix::CreateOnly => Op::Create,
-            Mix::Minimal => Op::Echo,
+            Mix::ListsOnly => Op::pick(30 + roll % 40),
+            Mix::Only(op) => op,
         };
         if op == Op::Refund && self.paid.is_empty() {
             op = Op::Pay;
@@ -314,6 +324,18 @@ impl Worker {
                     "/api/v1/payment-links?carrier_id={}&limit=20&page=2",
                     carrier(n)
                 ),
+                None,
+            ),
+            Op::ListStatus => (
+                op,
+                Method::GET,
+                "/api/v1/payment-links?status=active&limit=20".into(),
+                None,
+            ),
+            Op::ListAll => (
+                op,
+                Method::GET,
+                "/api/v1/payment-links?limit=20".into(),
                 None,
             ),
             Op::Create => (
@@ -418,7 +440,7 @@ async fn load(
                     if let Some(body) = body {
                         req = req.header("content-type", "application/json").body(body);
                     }
-                    if mix != Mix::Minimal {
+                    if op != Op::Echo {
                         for (k, v) in &target.auth {
                             req = req.header(k, v);
                         }
@@ -495,7 +517,10 @@ fn config(dir: &Path) -> Config {
         ("PREMIA_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ("PREMIA_DATA_DIR".to_string(), dir.display().to_string()),
         // 256 connections plus headroom: no request is refused with 503 for being one too many.
-        ("PREMIA_SERVER_MAX_IN_FLIGHT".to_string(), "4096".to_string()),
+        (
+            "PREMIA_SERVER_MAX_IN_FLIGHT".to_string(),
+            "4096".to_string(),
+        ),
     ];
     let mut vars = vars;
     // The soak sets a shorter passivation so its ten minutes reach the steady state.
@@ -678,7 +703,11 @@ fn failures(s: &Series) -> String {
     if s.failures.is_empty() {
         return "0".into();
     }
-    let list: Vec<_> = s.failures.iter().map(|(k, v)| format!("{v}× {k}")).collect();
+    let list: Vec<_> = s
+        .failures
+        .iter()
+        .map(|(k, v)| format!("{v}× {k}"))
+        .collect();
     format!("{} ({})", s.failed(), list.join(", "))
 }
 
@@ -742,15 +771,62 @@ async fn run_report(
     for c in CONNECTIONS {
         eprintln!("{c} connections");
         mixed.push(load(premia, Mix::Realistic, c, secs, None, live.clone()).await);
-        baseline.push(load(minimal, Mix::Minimal, c, secs, None, live.clone()).await);
+        baseline.push(load(minimal, Mix::Only(Op::Echo), c, secs, None, live.clone()).await);
     }
     // Create-link alone beside the minimal server, in alternating halves so neither profits
     // from running first.
     let (mut create, mut echo) = (Series::default(), Series::default());
     for _ in 0..2 {
-        create.merge(load(premia, Mix::CreateOnly, 64, secs / 2.0, None, live.clone()).await);
-        echo.merge(load(minimal, Mix::Minimal, 64, secs / 2.0, None, live.clone()).await);
+        create.merge(
+            load(
+                premia,
+                Mix::Only(Op::Create),
+                64,
+                secs / 2.0,
+                None,
+                live.clone(),
+            )
+            .await,
+        );
+        echo.merge(
+            load(
+                minimal,
+                Mix::Only(Op::Echo),
+                64,
+                secs / 2.0,
+                None,
+                live.clone(),
+            )
+            .await,
+        );
     }
+    // Lists alone (no writes, so no wait for a group commit before reading), then the list
+    // shapes that must count every active or every stored link, one connection.
+    let lists_alone: Vec<Series> = {
+        let mut v = Vec::new();
+        for c in [1, 16] {
+            v.push(load(premia, Mix::ListsOnly, c, secs, None, live.clone()).await);
+        }
+        v
+    };
+    let status_only = load(
+        premia,
+        Mix::Only(Op::ListStatus),
+        1,
+        secs / 2.0,
+        None,
+        live.clone(),
+    )
+    .await;
+    let unfiltered = load(
+        premia,
+        Mix::Only(Op::ListAll),
+        1,
+        secs / 2.0,
+        None,
+        live.clone(),
+    )
+    .await;
     let load_after = loadavg();
 
     let mut md = String::new();
@@ -822,7 +898,10 @@ async fn run_report(
         let _ = write!(md, " {c} conn. |");
     }
     let _ = writeln!(md, "\n|---|{}", "---:|".repeat(CONNECTIONS.len()));
-    for op in Op::ALL.into_iter().filter(|o| *o != Op::Echo) {
+    for op in Op::ALL
+        .into_iter()
+        .filter(|&o| mixed.iter().any(|m| m.op(o).n > 0))
+    {
         let _ = write!(md, "| {} |", op.label());
         for m in &mixed {
             let _ = write!(md, " {} |", ms(m.op(op).pct(0.99)));
@@ -830,8 +909,32 @@ async fn run_report(
         let _ = writeln!(md);
     }
 
+    let _ = writeln!(md, "\n## Lists over {} stored links\n", seeded.links);
+    let _ = writeln!(md, "| series | connections | req/s | p50 | p99 | failed |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
+    for (name, c, s) in [
+        ("the mix's three list shapes alone", 1, &lists_alone[0]),
+        ("the mix's three list shapes alone", 16, &lists_alone[1]),
+        ("the same, inside the realistic mix", 16, &mixed[1]),
+        ("the same, inside the realistic mix", 64, &mixed[2]),
+        (Op::ListStatus.label(), 1, &status_only),
+        (Op::ListAll.label(), 1, &unfiltered),
+    ] {
+        let h = if s.lists().n > 0 { s.lists() } else { s.all() };
+        let rps = h.n as f64 / s.elapsed.as_secs_f64();
+        let _ = writeln!(
+            md,
+            "| {name} | {c} | {rps:.0} | {} | {} | {} |",
+            ms(h.pct(0.5)),
+            ms(h.pct(0.99)),
+            failures(s)
+        );
+    }
+
+    let list_alone = lists_alone[1].lists();
+    let list_ok = list_alone.pct(0.99) < Duration::from_millis(20);
     let list_at_64 = mixed[2].lists();
-    let list_ok = list_at_64.pct(0.99) < Duration::from_millis(20);
+    let list_mix_ok = list_at_64.pct(0.99) < Duration::from_millis(20);
     let ratio = create.rps() / echo.rps();
     let create_p99 = create.all().pct(0.99);
     let create_ok = ratio >= 0.40 && create_p99 < Duration::from_millis(25);
@@ -864,11 +967,18 @@ async fn run_report(
     );
     let _ = writeln!(
         md,
-        "| list with filters p99 < 20 ms with {} stored links (in the mix, 64 connections) | p99 {} (p50 {}) | {} |",
+        "| list with filters p99 < 20 ms with {} stored links: lists alone, 16 connections | p99 {} (p50 {}) | {} |",
         seeded.links,
+        ms(list_alone.pct(0.99)),
+        ms(list_alone.pct(0.5)),
+        if list_ok { "yes" } else { "**no**" }
+    );
+    let _ = writeln!(
+        md,
+        "| the same inside the realistic mix, 64 connections | p99 {} (p50 {}) | {} |",
         ms(list_at_64.pct(0.99)),
         ms(list_at_64.pct(0.5)),
-        if list_ok { "yes" } else { "**no**" }
+        if list_mix_ok { "yes" } else { "**no**" }
     );
     let _ = writeln!(md, "\nList p99 in the mix at each concurrency: {}.", {
         let v: Vec<_> = CONNECTIONS
@@ -878,7 +988,10 @@ async fn run_report(
             .collect();
         v.join(", ")
     });
-    let _ = writeln!(md, "\n![Throughput and p99 latency against connections](plot.svg)");
+    let _ = writeln!(
+        md,
+        "\n![Throughput and p99 latency against connections](plot.svg)"
+    );
 
     let dir = report_dir();
     std::fs::create_dir_all(&dir).unwrap();
@@ -935,10 +1048,26 @@ fn plot(path: &Path, mixed: &[Series], baseline: &[Series]) {
 
     let p99 = |h: Histogram| h.pct(0.99).as_secs_f64() * 1e3;
     let lines: [(&str, Vec<f64>, RGBColor); 4] = [
-        ("Premia mix, all", mixed.iter().map(|s| p99(s.all())).collect(), BLUE),
-        ("lists with filters", mixed.iter().map(|s| p99(s.lists())).collect(), GREEN),
-        ("create-link", mixed.iter().map(|s| p99(s.op(Op::Create))).collect(), MAGENTA),
-        ("minimal axum", baseline.iter().map(|s| p99(s.all())).collect(), RED),
+        (
+            "Premia mix, all",
+            mixed.iter().map(|s| p99(s.all())).collect(),
+            BLUE,
+        ),
+        (
+            "lists with filters",
+            mixed.iter().map(|s| p99(s.lists())).collect(),
+            GREEN,
+        ),
+        (
+            "create-link",
+            mixed.iter().map(|s| p99(s.op(Op::Create))).collect(),
+            MAGENTA,
+        ),
+        (
+            "minimal axum",
+            baseline.iter().map(|s| p99(s.all())).collect(),
+            RED,
+        ),
     ];
     let ms_max = lines
         .iter()
@@ -985,7 +1114,10 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
     let live = Arc::new(Live::default());
     let peak = load(premia, Mix::Realistic, CONNS, 10.0, None, live.clone()).await;
     let rate = peak.rps() / 2.0;
-    eprintln!("peak {:.0} req/s; soaking at {rate:.0} req/s for {secs} s", peak.rps());
+    eprintln!(
+        "peak {:.0} req/s; soaking at {rate:.0} req/s for {secs} s",
+        peak.rps()
+    );
     let live = Arc::new(Live::default());
     let sampler = {
         let live = live.clone();
@@ -1001,7 +1133,10 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
                     live.requests.load(Ordering::Relaxed),
                     live.failures.load(Ordering::Relaxed),
                 );
-                eprintln!("{:.0} s: RSS {:.0} MiB, {} requests, {} failed", sample.0, sample.1, sample.2, sample.3);
+                eprintln!(
+                    "{:.0} s: RSS {:.0} MiB, {} requests, {} failed",
+                    sample.0, sample.1, sample.2, sample.3
+                );
                 samples.push(sample);
                 if t >= secs as f64 {
                     return samples;
@@ -1009,13 +1144,18 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
             }
         })
     };
-    let soaked = load(premia, Mix::Realistic, CONNS, secs as f64, Some(rate), live.clone()).await;
+    let soaked = load(
+        premia,
+        Mix::Realistic,
+        CONNS,
+        secs as f64,
+        Some(rate),
+        live.clone(),
+    )
+    .await;
     let samples = sampler.await.unwrap();
     let warm_up = (secs as f64 / 5.0).min(120.0);
-    let at_warm = samples
-        .iter()
-        .find(|s| s.0 >= warm_up)
-        .map_or(0.0, |s| s.1);
+    let at_warm = samples.iter().find(|s| s.0 >= warm_up).map_or(0.0, |s| s.1);
     let max_after = samples
         .iter()
         .filter(|s| s.0 >= warm_up)
@@ -1038,7 +1178,8 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
         peak.rps(),
         seeded.links,
         SAMPLE.as_secs(),
-        std::env::var("PREMIA_ENGINE_PASSIVATE_AFTER_SECS").unwrap_or_else(|_| "300 (default)".into())
+        std::env::var("PREMIA_ENGINE_PASSIVATE_AFTER_SECS")
+            .unwrap_or_else(|_| "300 (default)".into())
     );
     let _ = writeln!(md, "| requests | req/s | p50 | p99 | failed | RSS at {warm_up:.0} s (warm-up end) | RSS max after | RSS at end | growth after warm-up | met |");
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -1052,7 +1193,10 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
         failures(&soaked),
         if ok { "yes" } else { "**no**" }
     );
-    let _ = writeln!(md, "| time (s) | RSS (MiB) | requests so far | failed so far |");
+    let _ = writeln!(
+        md,
+        "| time (s) | RSS (MiB) | requests so far | failed so far |"
+    );
     let _ = writeln!(md, "|---:|---:|---:|---:|");
     for (t, rss, n, f) in samples.iter().step_by(6) {
         let _ = writeln!(md, "| {t:.0} | {rss:.0} | {n} | {f} |");

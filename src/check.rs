@@ -127,7 +127,9 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
     // Indexes: exactly what the records call for.
     let mut expected = BTreeSet::new();
     let mut index = |kind: EntityKind, id, carrier: ObjectId, employer: ObjectId, status: &str| {
-        expected.extend(keys::index_entries(env, kind, id, carrier, employer, status));
+        expected.extend(keys::index_entries(
+            env, kind, id, carrier, employer, status,
+        ));
     };
     for l in links.values() {
         let (carrier, employer) = (l.terms.carrier_id, l.terms.employer_id);

@@ -178,7 +178,9 @@ pub async fn list_page<T: Owned, V: Serialize>(
     // `exact`: every entry under (field, value) passes the filters, and nothing else does.
     let (field, value, exact): (IndexField, Vec<u8>, bool) =
         match (&query.carrier_id, &query.employer_id, status) {
-            (Some(c), None, Some(s)) => (IndexField::CarrierStatus, keys::owner_status(*c, s), true),
+            (Some(c), None, Some(s)) => {
+                (IndexField::CarrierStatus, keys::owner_status(*c, s), true)
+            }
             (_, Some(e), Some(s)) => (
                 IndexField::EmployerStatus,
                 keys::owner_status(*e, s),
