@@ -151,6 +151,32 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
         );
     }
     let actual: BTreeSet<Vec<u8>> = store.index_keys(env)?.into_iter().collect();
+    // Counts: each index prefix's count is the number of its entries (lists' totals).
+    let mut expected_counts = std::collections::BTreeMap::<Vec<u8>, u64>::new();
+    for key in &expected {
+        *expected_counts
+            .entry(keys::index_entry_prefix(key).to_vec())
+            .or_default() += 1;
+    }
+    let actual_counts: std::collections::BTreeMap<Vec<u8>, u64> =
+        store.index_counts(env)?.into_iter().collect();
+    for (prefix, n) in &expected_counts {
+        let stored = actual_counts.get(prefix).copied().unwrap_or(0);
+        if stored != *n {
+            bad(format!(
+                "index count of {} is {stored}, its entries call for {n}",
+                hex::encode(prefix)
+            ));
+        }
+    }
+    for (prefix, n) in &actual_counts {
+        if !expected_counts.contains_key(prefix) {
+            bad(format!(
+                "index count of {} is {n}, and no record calls for it",
+                hex::encode(prefix)
+            ));
+        }
+    }
     for missing in expected.difference(&actual) {
         bad(format!("index entry missing: {}", hex::encode(missing)));
     }

@@ -22,7 +22,14 @@ struct Stored {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_filter_combination_lists_what_a_full_scan_would() {
-    let app = TestApp::spawn_with(&[("PREMIA_SERVER_RATE_LIMIT_PER_MINUTE", "1000000")]).await;
+    // Our own data dir, so `premia check` can open it once the server has stopped.
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let app = TestApp::spawn_with(&[
+        ("PREMIA_SERVER_RATE_LIMIT_PER_MINUTE", "1000000"),
+        ("PREMIA_DATA_DIR", &data_dir),
+    ])
+    .await;
     let carriers = [CARRIER, OTHER_CARRIER];
     let employers = [EMPLOYER, OTHER_EMPLOYER];
     // Created oldest first; the lists answer newest first.
@@ -123,4 +130,11 @@ async fn every_filter_combination_lists_what_a_full_scan_would() {
             }
         }
     }
+
+    // The index entries and their counts are exactly what the records call for.
+    app.stop().await;
+    let store = premia::Store::open(dir.path()).unwrap();
+    let report = premia::check::check(&store).unwrap();
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!(report.links, 12);
 }

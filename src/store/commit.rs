@@ -22,12 +22,15 @@ pub(crate) enum TreeId {
     WebhookEndpoints,
     Deliveries,
     DeliveryQueue,
+    IndexCounts,
 }
 
 #[derive(Debug)]
 pub(crate) enum Op {
     Put(TreeId, Vec<u8>, Vec<u8>),
     Delete(TreeId, Vec<u8>),
+    /// Add to the count stored under the key (a u64; removed when it reaches 0).
+    Count(TreeId, Vec<u8>, i64),
 }
 
 #[derive(Debug, Default)]
@@ -177,8 +180,22 @@ impl Commit {
         status: &str,
     ) {
         for key in keys::index_entries(env, kind, id, carrier, employer, status) {
-            self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+            self.index_put(key);
         }
+    }
+
+    /// An index entry and, in the same commit, its place in the count of its prefix (lists
+    /// read their total from the count).
+    fn index_put(&mut self, key: Vec<u8>) {
+        let counted = keys::index_entry_prefix(&key).to_vec();
+        self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+        self.ops.push(Op::Count(TreeId::IndexCounts, counted, 1));
+    }
+
+    fn index_delete(&mut self, key: Vec<u8>) {
+        let counted = keys::index_entry_prefix(&key).to_vec();
+        self.ops.push(Op::Delete(TreeId::Indexes, key));
+        self.ops.push(Op::Count(TreeId::IndexCounts, counted, -1));
     }
 
     fn index_status(
@@ -194,10 +211,10 @@ impl Commit {
             return;
         }
         for key in keys::status_entries(env, kind, id, carrier, employer, old) {
-            self.ops.push(Op::Delete(TreeId::Indexes, key));
+            self.index_delete(key);
         }
         for key in keys::status_entries(env, kind, id, carrier, employer, new) {
-            self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+            self.index_put(key);
         }
     }
 }

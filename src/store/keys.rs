@@ -8,6 +8,7 @@
 //! | outbox | env · event id |
 //! | timers | env · due (u64 ms) · entity kind · entity id · cycle (u32) · attempt (u32) |
 //! | indexes | env · kind · field · value · 0 · id (composite values: owner id · status) |
+//! | index_counts | env · kind · field · value · 0 (an index entry's key without the id) |
 //! | idempotency | env · client id · 0 · Idempotency-Key |
 //! | event_queue | env · event id (events not yet fanned out to endpoints) |
 //! | webhook_endpoints | env · endpoint id |
@@ -195,6 +196,11 @@ pub fn index(
     let mut k = index_prefix(env, kind, field, value);
     k.extend_from_slice(id.bytes());
     k
+}
+
+/// An index entry's key without its id: the prefix its list scans, and the key of its count.
+pub fn index_entry_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len() - 12]
 }
 
 pub fn index_id(key: &[u8]) -> ObjectId {
