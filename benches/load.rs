@@ -12,7 +12,8 @@
 //! connections, then holds half of it for 600 s, sampling this process's resident memory
 //! (server and generator share it) every 5 s; writes `benches/report/soak.md`. Fails if RSS
 //! grows more than 10% after the first fifth of the run (at most 2 minutes) or any request
-//! fails.
+//! fails. `--reads-only` soaks with the mix's reads alone (`soak-reads-only.md`): where
+//! memory growth comes from.
 
 use axum::routing::post;
 use axum::{Json, Router};
@@ -195,6 +196,8 @@ struct Series {
     ops: BTreeMap<usize, Histogram>,
     failures: BTreeMap<String, u64>,
     elapsed: Duration,
+    /// CPU time this process (server, generator, committer) spent during the series.
+    cpu: Duration,
 }
 
 impl Series {
@@ -232,6 +235,12 @@ impl Series {
             *self.failures.entry(k).or_default() += v;
         }
         self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
+    }
+
+    /// CPU time per answered request, µs.
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.all().n.max(1) as f64
     }
 }
 
@@ -249,6 +258,8 @@ enum Mix {
     Realistic,
     /// The mix's three list shapes, in its proportions, and nothing else.
     ListsOnly,
+    /// The mix's reads (GET one, lists), in its proportions, and no writes.
+    ReadsOnly,
     Only(Op),
 }
 
@@ -282,6 +293,7 @@ impl Worker {
         let mut op = match mix {
             Mix::Realistic => Op::pick(roll),
             Mix::ListsOnly => Op::pick(30 + roll % 40),
+            Mix::ReadsOnly => Op::pick(roll % 70),
             Mix::Only(op) => op,
         };
         if op == Op::Refund && self.paid.is_empty() {
@@ -410,6 +422,7 @@ async fn load(
 ) -> Series {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
+    let cpu_before = cpu_time();
     let workers: Vec<_> = (0..connections)
         .map(|w| {
             let target = target.clone();
@@ -489,7 +502,23 @@ async fn load(
         series.merge(w.await.unwrap());
     }
     series.elapsed = started.elapsed();
+    series.cpu = cpu_time().saturating_sub(cpu_before);
     series
+}
+
+/// User and system CPU time of this process so far (`/proc/self/stat`, clock ticks of
+/// 10 ms).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 async fn minimal_axum() -> Target {
@@ -751,7 +780,13 @@ fn main() {
         // Warm-up: bcrypt runs once for the key, the first pages come into sled's cache.
         let _ = load(&premia, Mix::Realistic, 16, 2.0, None, live.clone()).await;
         match soak {
-            Some(soak_secs) => run_soak(&premia, soak_secs, &seeded).await,
+            Some(soak_secs) => {
+                let mix = match std::env::args().any(|a| a == "--reads-only") {
+                    true => Mix::ReadsOnly,
+                    false => Mix::Realistic,
+                };
+                run_soak(&premia, soak_secs, &seeded, mix).await
+            }
             None => run_report(&premia, &minimal, secs, &seeded, &load_before).await,
         }
         server.stop().await.unwrap();
@@ -838,7 +873,9 @@ async fn run_report(
          worker threads shared with the load generator) on a fresh temp data dir, over \
          loopback HTTP with keep-alive connections; every write durable before it is \
          answered. Load average before: {load_before}; after: {load_after} (the machine \
-         has 2 cores and is shared).\n"
+         has 2 cores and is shared). CPU per request is this process's user + system CPU \
+         time over the series (server, load generator and committer together) divided by \
+         the requests answered.\n"
     );
     let _ = writeln!(md, "## Stored links\n");
     let _ = writeln!(
@@ -874,21 +911,23 @@ async fn run_report(
     );
     let _ = writeln!(
         md,
-        "| connections | Premia mix req/s | p50 | p99 | failed | minimal axum req/s | p50 | p99 | Premia / minimal |"
+        "| connections | Premia mix req/s | p50 | p99 | failed | CPU per request | minimal axum req/s | p50 | p99 | CPU per request | Premia / minimal |"
     );
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for ((c, m), b) in CONNECTIONS.iter().zip(&mixed).zip(&baseline) {
         let (ma, ba) = (m.all(), b.all());
         let _ = writeln!(
             md,
-            "| {c} | {:.0} | {} | {} | {} | {:.0} | {} | {} | {:.0}% |",
+            "| {c} | {:.0} | {} | {} | {} | {:.0} µs | {:.0} | {} | {} | {:.0} µs | {:.0}% |",
             m.rps(),
             ms(ma.pct(0.5)),
             ms(ma.pct(0.99)),
             failures(m),
+            m.cpu_per_request(),
             b.rps(),
             ms(ba.pct(0.5)),
             ms(ba.pct(0.99)),
+            b.cpu_per_request(),
             100.0 * m.rps() / b.rps()
         );
     }
@@ -939,8 +978,8 @@ async fn run_report(
     let create_p99 = create.all().pct(0.99);
     let create_ok = ratio >= 0.40 && create_p99 < Duration::from_millis(25);
     let _ = writeln!(md, "\n## Durable create-link alone, 64 connections\n");
-    let _ = writeln!(md, "| series | req/s | p50 | p99 | failed |");
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "| series | req/s | p50 | p99 | failed | CPU per request |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for (name, s) in [
         ("Premia `POST /api/v1/payment-links` (durable)", &create),
         ("minimal axum JSON handler", &echo),
@@ -948,11 +987,12 @@ async fn run_report(
         let h = s.all();
         let _ = writeln!(
             md,
-            "| {name} | {:.0} | {} | {} | {} |",
+            "| {name} | {:.0} | {} | {} | {} | {:.0} µs |",
             s.rps(),
             ms(h.pct(0.5)),
             ms(h.pct(0.99)),
-            failures(s)
+            failures(s),
+            s.cpu_per_request()
         );
     }
     let _ = writeln!(md, "\n## Targets\n");
@@ -1108,11 +1148,11 @@ fn plot(path: &Path, mixed: &[Series], baseline: &[Series]) {
 }
 
 /// Half the peak rate of the mix at 64 connections for `secs`, RSS sampled every 5 s.
-async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
+async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     const CONNS: usize = 64;
     const SAMPLE: Duration = Duration::from_secs(5);
     let live = Arc::new(Live::default());
-    let peak = load(premia, Mix::Realistic, CONNS, 10.0, None, live.clone()).await;
+    let peak = load(premia, mix, CONNS, 10.0, None, live.clone()).await;
     let rate = peak.rps() / 2.0;
     eprintln!(
         "peak {:.0} req/s; soaking at {rate:.0} req/s for {secs} s",
@@ -1170,11 +1210,14 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
     let _ = writeln!(md, "# Soak\n");
     let _ = writeln!(
         md,
-        "`cargo bench --bench load -- --soak {secs}`: the realistic mix at {CONNS} connections, \
+        "`cargo bench --bench load -- --soak {secs}{}{}`: the {} at {CONNS} connections, \
          paced at half the peak rate measured just before ({:.0} req/s peak, {rate:.0} req/s \
          target), for {secs} s, over {} stored links. RSS is this process's (server and load \
          generator together; the generator's memory is fixed-size), sampled every {} s. \
          Entity actors passivate after {} s in this run.\n",
+        if seeded.links == 1_000_000 { String::new() } else { format!(" --links {}", seeded.links) },
+        if mix == Mix::ReadsOnly { " --reads-only" } else { "" },
+        if mix == Mix::ReadsOnly { "mix's reads alone (no writes)" } else { "realistic mix" },
         peak.rps(),
         seeded.links,
         SAMPLE.as_secs(),
@@ -1203,7 +1246,11 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded) {
     }
     let dir = report_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("soak.md"), &md).unwrap();
+    let name = match mix {
+        Mix::ReadsOnly => "soak-reads-only.md",
+        _ => "soak.md",
+    };
+    std::fs::write(dir.join(name), &md).unwrap();
     println!("{md}");
     if !ok {
         eprintln!("soak target not met");
