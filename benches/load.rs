@@ -913,7 +913,10 @@ async fn run_report(
         md,
         "| connections | Premia mix req/s | p50 | p99 | failed | CPU per request | minimal axum req/s | p50 | p99 | CPU per request | Premia / minimal |"
     );
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        md,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for ((c, m), b) in CONNECTIONS.iter().zip(&mixed).zip(&baseline) {
         let (ma, ba) = (m.all(), b.all());
         let _ = writeln!(
@@ -978,7 +981,10 @@ async fn run_report(
     let create_p99 = create.all().pct(0.99);
     let create_ok = ratio >= 0.40 && create_p99 < Duration::from_millis(25);
     let _ = writeln!(md, "\n## Durable create-link alone, 64 connections\n");
-    let _ = writeln!(md, "| series | req/s | p50 | p99 | failed | CPU per request |");
+    let _ = writeln!(
+        md,
+        "| series | req/s | p50 | p99 | failed | CPU per request |"
+    );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
     for (name, s) in [
         ("Premia `POST /api/v1/payment-links` (durable)", &create),
@@ -1215,9 +1221,21 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
          target), for {secs} s, over {} stored links. RSS is this process's (server and load \
          generator together; the generator's memory is fixed-size), sampled every {} s. \
          Entity actors passivate after {} s in this run.\n",
-        if seeded.links == 1_000_000 { String::new() } else { format!(" --links {}", seeded.links) },
-        if mix == Mix::ReadsOnly { " --reads-only" } else { "" },
-        if mix == Mix::ReadsOnly { "mix's reads alone (no writes)" } else { "realistic mix" },
+        if seeded.links == 1_000_000 {
+            String::new()
+        } else {
+            format!(" --links {}", seeded.links)
+        },
+        if mix == Mix::ReadsOnly {
+            " --reads-only"
+        } else {
+            ""
+        },
+        if mix == Mix::ReadsOnly {
+            "mix's reads alone (no writes)"
+        } else {
+            "realistic mix"
+        },
         peak.rps(),
         seeded.links,
         SAMPLE.as_secs(),
