@@ -781,11 +781,16 @@ fn main() {
         let _ = load(&premia, Mix::Realistic, 16, 2.0, None, live.clone()).await;
         match soak {
             Some(soak_secs) => {
-                let mix = match std::env::args().any(|a| a == "--reads-only") {
-                    true => Mix::ReadsOnly,
-                    false => Mix::Realistic,
-                };
-                run_soak(&premia, soak_secs, &seeded, mix).await
+                let args: Vec<String> = std::env::args().collect();
+                let has = |flag: &str| args.iter().any(|a| a == flag);
+                if has("--minimal") {
+                    // The control: the same generator and process, the minimal handler.
+                    run_soak(&minimal, soak_secs, &seeded, Mix::Only(Op::Echo)).await
+                } else if has("--reads-only") {
+                    run_soak(&premia, soak_secs, &seeded, Mix::ReadsOnly).await
+                } else {
+                    run_soak(&premia, soak_secs, &seeded, Mix::Realistic).await
+                }
             }
             None => run_report(&premia, &minimal, secs, &seeded, &load_before).await,
         }
@@ -1192,7 +1197,7 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     };
     let soaked = load(
         premia,
-        Mix::Realistic,
+        mix,
         CONNS,
         secs as f64,
         Some(rate),
@@ -1209,6 +1214,9 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
         .fold(0.0, f64::max);
     let end = samples.last().map_or(0.0, |s| s.1);
     let growth = 100.0 * (max_after / at_warm - 1.0);
+    let requests_at_warm = samples.iter().find(|s| s.0 >= warm_up).map_or(0, |s| s.2);
+    let requests_after = samples.last().map_or(0, |s| s.2).saturating_sub(requests_at_warm);
+    let bytes_per_request = (end - at_warm) * 1024.0 * 1024.0 / requests_after.max(1) as f64;
     let all = soaked.all();
     let ok = growth <= 10.0 && soaked.failed() == 0;
 
@@ -1242,11 +1250,11 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
         std::env::var("PREMIA_ENGINE_PASSIVATE_AFTER_SECS")
             .unwrap_or_else(|_| "300 (default)".into())
     );
-    let _ = writeln!(md, "| requests | req/s | p50 | p99 | failed | RSS at {warm_up:.0} s (warm-up end) | RSS max after | RSS at end | growth after warm-up | met |");
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(md, "| requests | req/s | p50 | p99 | failed | RSS at {warm_up:.0} s (warm-up end) | RSS max after | RSS at end | growth after warm-up | growth per request after warm-up | met |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let _ = writeln!(
         md,
-        "| {} | {:.0} | {} | {} | {} | {at_warm:.0} MiB | {max_after:.0} MiB | {end:.0} MiB | {growth:+.1}% | {} |\n",
+        "| {} | {:.0} | {} | {} | {} | {at_warm:.0} MiB | {max_after:.0} MiB | {end:.0} MiB | {growth:+.1}% | {bytes_per_request:.0} bytes | {} |\n",
         all.n,
         soaked.rps(),
         ms(all.pct(0.5)),
@@ -1266,6 +1274,7 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     std::fs::create_dir_all(&dir).unwrap();
     let name = match mix {
         Mix::ReadsOnly => "soak-reads-only.md",
+        Mix::Only(Op::Echo) => "soak-minimal.md",
         _ => "soak.md",
     };
     std::fs::write(dir.join(name), &md).unwrap();
