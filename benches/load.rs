@@ -1195,15 +1195,7 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
             }
         })
     };
-    let soaked = load(
-        premia,
-        mix,
-        CONNS,
-        secs as f64,
-        Some(rate),
-        live.clone(),
-    )
-    .await;
+    let soaked = load(premia, mix, CONNS, secs as f64, Some(rate), live.clone()).await;
     let samples = sampler.await.unwrap();
     let warm_up = (secs as f64 / 5.0).min(120.0);
     let at_warm = samples.iter().find(|s| s.0 >= warm_up).map_or(0.0, |s| s.1);
@@ -1215,7 +1207,10 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     let end = samples.last().map_or(0.0, |s| s.1);
     let growth = 100.0 * (max_after / at_warm - 1.0);
     let requests_at_warm = samples.iter().find(|s| s.0 >= warm_up).map_or(0, |s| s.2);
-    let requests_after = samples.last().map_or(0, |s| s.2).saturating_sub(requests_at_warm);
+    let requests_after = samples
+        .last()
+        .map_or(0, |s| s.2)
+        .saturating_sub(requests_at_warm);
     let bytes_per_request = (end - at_warm) * 1024.0 * 1024.0 / requests_after.max(1) as f64;
     let all = soaked.all();
     let ok = growth <= 10.0 && soaked.failed() == 0;
@@ -1251,7 +1246,10 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
             .unwrap_or_else(|_| "300 (default)".into())
     );
     let _ = writeln!(md, "| requests | req/s | p50 | p99 | failed | RSS at {warm_up:.0} s (warm-up end) | RSS max after | RSS at end | growth after warm-up | growth per request after warm-up | met |");
-    let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        md,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
     let _ = writeln!(
         md,
         "| {} | {:.0} | {} | {} | {} | {at_warm:.0} MiB | {max_after:.0} MiB | {end:.0} MiB | {growth:+.1}% | {bytes_per_request:.0} bytes | {} |\n",
