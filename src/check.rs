@@ -14,7 +14,7 @@
 
 use crate::actors::{link_expiry_timer, plan_subscription_id};
 use crate::domain::{EntityKind, Environment, LinkRecord, ObjectId, SubscriptionRecord, Timer};
-use crate::store::keys::{self, IndexField};
+use crate::store::keys;
 use crate::store::{Store, StoreError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -127,14 +127,9 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
     // Indexes: exactly what the records call for.
     let mut expected = BTreeSet::new();
     let mut index = |kind: EntityKind, id, carrier: ObjectId, employer: ObjectId, status: &str| {
-        for (field, value) in [
-            (IndexField::All, &[][..]),
-            (IndexField::Carrier, &carrier.bytes()[..]),
-            (IndexField::Employer, &employer.bytes()[..]),
-            (IndexField::Status, status.as_bytes()),
-        ] {
-            expected.insert(keys::index(env, kind, field, value, id));
-        }
+        expected.extend(keys::index_entries(
+            env, kind, id, carrier, employer, status,
+        ));
     };
     for l in links.values() {
         let (carrier, employer) = (l.terms.carrier_id, l.terms.employer_id);
@@ -156,6 +151,32 @@ fn check_env(store: &Store, env: Environment, r: &mut Report) -> Result<(), Stor
         );
     }
     let actual: BTreeSet<Vec<u8>> = store.index_keys(env)?.into_iter().collect();
+    // Counts: each index prefix's count is the number of its entries (lists' totals).
+    let mut expected_counts = std::collections::BTreeMap::<Vec<u8>, u64>::new();
+    for key in &expected {
+        *expected_counts
+            .entry(keys::index_entry_prefix(key).to_vec())
+            .or_default() += 1;
+    }
+    let actual_counts: std::collections::BTreeMap<Vec<u8>, u64> =
+        store.index_counts(env)?.into_iter().collect();
+    for (prefix, n) in &expected_counts {
+        let stored = actual_counts.get(prefix).copied().unwrap_or(0);
+        if stored != *n {
+            bad(format!(
+                "index count of {} is {stored}, its entries call for {n}",
+                hex::encode(prefix)
+            ));
+        }
+    }
+    for (prefix, n) in &actual_counts {
+        if !expected_counts.contains_key(prefix) {
+            bad(format!(
+                "index count of {} is {n}, and no record calls for it",
+                hex::encode(prefix)
+            ));
+        }
+    }
     for missing in expected.difference(&actual) {
         bad(format!("index entry missing: {}", hex::encode(missing)));
     }

@@ -2,7 +2,7 @@
 //! index updates), applied atomically. It is built before the transaction runs, because sled
 //! may run the transaction closure more than once: the closure only writes.
 
-use super::keys::{self, IndexField};
+use super::keys;
 use crate::domain::{
     AuditEntry, EntityKind, Environment, IdempotentResponse, LinkRecord, ObjectId, OutboxEvent,
     PaymentRecord, SubscriptionRecord, Timer,
@@ -22,12 +22,15 @@ pub(crate) enum TreeId {
     WebhookEndpoints,
     Deliveries,
     DeliveryQueue,
+    IndexCounts,
 }
 
 #[derive(Debug)]
 pub(crate) enum Op {
     Put(TreeId, Vec<u8>, Vec<u8>),
     Delete(TreeId, Vec<u8>),
+    /// Add to the count stored under the key (a u64; removed when it reaches 0).
+    Count(TreeId, Vec<u8>, i64),
 }
 
 #[derive(Debug, Default)]
@@ -73,14 +76,7 @@ impl Commit {
             link.env,
             EntityKind::PaymentLink,
             link.id,
-            t.carrier_id,
-            t.employer_id,
-        );
-        self.index_status(
-            link.env,
-            EntityKind::PaymentLink,
-            link.id,
-            None,
+            (t.carrier_id, t.employer_id),
             link.machine.state_name(),
         );
     }
@@ -95,7 +91,8 @@ impl Commit {
             link.env,
             EntityKind::PaymentLink,
             link.id,
-            Some(old_status),
+            (link.terms.carrier_id, link.terms.employer_id),
+            old_status,
             link.machine.state_name(),
         );
     }
@@ -110,14 +107,7 @@ impl Commit {
             sub.env,
             EntityKind::Subscription,
             sub.id,
-            sub.carrier_id,
-            sub.employer_id,
-        );
-        self.index_status(
-            sub.env,
-            EntityKind::Subscription,
-            sub.id,
-            None,
+            (sub.carrier_id, sub.employer_id),
             sub.machine.state_name(),
         );
     }
@@ -132,7 +122,8 @@ impl Commit {
             sub.env,
             EntityKind::Subscription,
             sub.id,
-            Some(old_status),
+            (sub.carrier_id, sub.employer_id),
+            old_status,
             sub.machine.state_name(),
         );
     }
@@ -185,20 +176,26 @@ impl Commit {
         env: Environment,
         kind: EntityKind,
         id: ObjectId,
-        carrier: ObjectId,
-        employer: ObjectId,
+        (carrier, employer): (ObjectId, ObjectId),
+        status: &str,
     ) {
-        for (field, value) in [
-            (IndexField::All, &[][..]),
-            (IndexField::Carrier, &carrier.bytes()[..]),
-            (IndexField::Employer, &employer.bytes()[..]),
-        ] {
-            self.ops.push(Op::Put(
-                TreeId::Indexes,
-                keys::index(env, kind, field, value, id),
-                Vec::new(),
-            ));
+        for key in keys::index_entries(env, kind, id, carrier, employer, status) {
+            self.index_put(key);
         }
+    }
+
+    /// An index entry and, in the same commit, its place in the count of its prefix (lists
+    /// read their total from the count).
+    fn index_put(&mut self, key: Vec<u8>) {
+        let counted = keys::index_entry_prefix(&key).to_vec();
+        self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+        self.ops.push(Op::Count(TreeId::IndexCounts, counted, 1));
+    }
+
+    fn index_delete(&mut self, key: Vec<u8>) {
+        let counted = keys::index_entry_prefix(&key).to_vec();
+        self.ops.push(Op::Delete(TreeId::Indexes, key));
+        self.ops.push(Op::Count(TreeId::IndexCounts, counted, -1));
     }
 
     fn index_status(
@@ -206,18 +203,19 @@ impl Commit {
         env: Environment,
         kind: EntityKind,
         id: ObjectId,
-        old: Option<&str>,
+        (carrier, employer): (ObjectId, ObjectId),
+        old: &str,
         new: &str,
     ) {
-        if old == Some(new) {
+        if old == new {
             return;
         }
-        if let Some(old) = old {
-            let key = keys::index(env, kind, IndexField::Status, old.as_bytes(), id);
-            self.ops.push(Op::Delete(TreeId::Indexes, key));
+        for key in keys::status_entries(env, kind, id, carrier, employer, old) {
+            self.index_delete(key);
         }
-        let key = keys::index(env, kind, IndexField::Status, new.as_bytes(), id);
-        self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
+        for key in keys::status_entries(env, kind, id, carrier, employer, new) {
+            self.index_put(key);
+        }
     }
 }
 

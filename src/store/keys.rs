@@ -7,7 +7,8 @@
 //! | audit | env · entity id · version (u64) |
 //! | outbox | env · event id |
 //! | timers | env · due (u64 ms) · entity kind · entity id · cycle (u32) · attempt (u32) |
-//! | indexes | env · kind · field · value · id |
+//! | indexes | env · kind · field · value · 0 · id (composite values: owner id · status) |
+//! | index_counts | env · kind · field · value · 0 (an index entry's key without the id) |
 //! | idempotency | env · client id · 0 · Idempotency-Key |
 //! | event_queue | env · event id (events not yet fanned out to endpoints) |
 //! | webhook_endpoints | env · endpoint id |
@@ -95,6 +96,11 @@ pub enum IndexField {
     Status,
     /// Every record of the kind, newest first: for unfiltered lists.
     All,
+    /// Carrier and status together (value: carrier id · status), so a list filtered by
+    /// both finds and counts exactly its records without loading any.
+    CarrierStatus,
+    /// Employer and status together (value: employer id · status).
+    EmployerStatus,
 }
 
 impl IndexField {
@@ -104,8 +110,64 @@ impl IndexField {
             IndexField::Employer => b'e',
             IndexField::Status => b's',
             IndexField::All => b'*',
+            IndexField::CarrierStatus => b'C',
+            IndexField::EmployerStatus => b'E',
         }
     }
+}
+
+/// The value of a composite index entry: an owner's id, then a status.
+pub fn owner_status(owner: ObjectId, status: &str) -> Vec<u8> {
+    let mut v = owner.bytes().to_vec();
+    v.extend_from_slice(status.as_bytes());
+    v
+}
+
+/// Every index entry a record with these fields calls for: what commits write and what
+/// `premia check` expects.
+pub fn index_entries(
+    env: Environment,
+    kind: EntityKind,
+    id: ObjectId,
+    carrier: ObjectId,
+    employer: ObjectId,
+    status: &str,
+) -> Vec<Vec<u8>> {
+    let mut keys = vec![
+        index(env, kind, IndexField::All, &[], id),
+        index(env, kind, IndexField::Carrier, carrier.bytes(), id),
+        index(env, kind, IndexField::Employer, employer.bytes(), id),
+    ];
+    keys.extend(status_entries(env, kind, id, carrier, employer, status));
+    keys
+}
+
+/// The index entries that name a record's status (they move when it changes).
+pub fn status_entries(
+    env: Environment,
+    kind: EntityKind,
+    id: ObjectId,
+    carrier: ObjectId,
+    employer: ObjectId,
+    status: &str,
+) -> [Vec<u8>; 3] {
+    [
+        index(env, kind, IndexField::Status, status.as_bytes(), id),
+        index(
+            env,
+            kind,
+            IndexField::CarrierStatus,
+            &owner_status(carrier, status),
+            id,
+        ),
+        index(
+            env,
+            kind,
+            IndexField::EmployerStatus,
+            &owner_status(employer, status),
+            id,
+        ),
+    ]
 }
 
 pub fn index_prefix(
@@ -134,6 +196,11 @@ pub fn index(
     let mut k = index_prefix(env, kind, field, value);
     k.extend_from_slice(id.bytes());
     k
+}
+
+/// An index entry's key without its id: the prefix its list scans, and the key of its count.
+pub fn index_entry_prefix(key: &[u8]) -> &[u8] {
+    &key[..key.len() - 12]
 }
 
 pub fn index_id(key: &[u8]) -> ObjectId {

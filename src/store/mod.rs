@@ -75,14 +75,17 @@ impl Store {
             webhook_endpoints: db.open_tree("webhook_endpoints")?,
             deliveries: db.open_tree("deliveries")?,
             delivery_queue: db.open_tree("delivery_queue")?,
+            index_counts: db.open_tree("index_counts")?,
         };
+        let meta = db.open_tree("meta")?;
+        add_composite_indexes(&trees, &meta)?;
         let writer = trees.clone();
         let committer =
             Committer::start(db.clone(), log, Box::new(move |batch| writer.apply(batch)));
         Ok(Store {
             trees,
             scratch: db.open_tree("scratch")?,
-            meta: db.open_tree("meta")?,
+            meta,
             db,
             committer,
             events_written: tokio::sync::Notify::new(),
@@ -278,12 +281,125 @@ impl Store {
             .collect()
     }
 
+    /// How many entries an index holds under `value` (its count, kept in the same commits
+    /// as the entries).
+    pub fn index_count(
+        &self,
+        env: Environment,
+        kind: EntityKind,
+        field: IndexField,
+        value: &[u8],
+    ) -> Result<u64, StoreError> {
+        let prefix = keys::index_prefix(env, kind, field, value);
+        Ok(self
+            .trees
+            .index_counts
+            .get(prefix)?
+            .map_or(0, |v| count(&v)))
+    }
+
+    /// Every stored index count of `env`, by prefix (for `premia check`).
+    pub fn index_counts(&self, env: Environment) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+        self.trees
+            .index_counts
+            .scan_prefix([env.tag()])
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), count(&v)))
+            })
+            .collect()
+    }
+
+    /// At most `limit` ids of an index after the newest `skip`, newest first.
+    pub fn index_page(
+        &self,
+        env: Environment,
+        kind: EntityKind,
+        field: IndexField,
+        value: &[u8],
+        skip: u64,
+        limit: u64,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let prefix = keys::index_prefix(env, kind, field, value);
+        self.trees
+            .indexes
+            .scan_prefix(prefix)
+            .keys()
+            .rev()
+            .skip(skip as usize)
+            .take(limit as usize)
+            .map(|k| Ok(keys::index_id(&k?)))
+            .collect()
+    }
+
     /// Make everything durable and stop the committer. Called once, at shutdown.
     pub fn close(&self) -> Result<(), StoreError> {
         self.committer.shutdown();
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// Which index entries the store holds: absent before the composite (owner · status)
+/// indexes and the index counts existed, then `INDEX_LAYOUT_NOW`.
+const INDEX_LAYOUT: &str = "index_layout";
+const INDEX_LAYOUT_NOW: u32 = 3;
+
+/// A data dir written before the composite indexes and the counts gets them once, at open,
+/// before any commit: its records' composite entries, then every count from the entries.
+fn add_composite_indexes(trees: &Trees, meta: &sled::Tree) -> Result<(), StoreError> {
+    if meta.get(INDEX_LAYOUT)?.as_deref() == Some(&INDEX_LAYOUT_NOW.to_be_bytes()[..]) {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for kv in trees.links.iter() {
+        let (k, v) = kv?;
+        let link: LinkRecord = decode(&k, &v)?;
+        for key in keys::status_entries(
+            link.env,
+            EntityKind::PaymentLink,
+            link.id,
+            link.terms.carrier_id,
+            link.terms.employer_id,
+            link.machine.state_name(),
+        ) {
+            batch.insert(key, &[][..]);
+        }
+    }
+    for kv in trees.subscriptions.iter() {
+        let (k, v) = kv?;
+        let sub: SubscriptionRecord = decode(&k, &v)?;
+        for key in keys::status_entries(
+            sub.env,
+            EntityKind::Subscription,
+            sub.id,
+            sub.carrier_id,
+            sub.employer_id,
+            sub.machine.state_name(),
+        ) {
+            batch.insert(key, &[][..]);
+        }
+    }
+    trees.indexes.apply_batch(batch)?;
+    let mut counts = std::collections::BTreeMap::<Vec<u8>, u64>::new();
+    for key in trees.indexes.iter().keys() {
+        *counts
+            .entry(keys::index_entry_prefix(&key?).to_vec())
+            .or_default() += 1;
+    }
+    trees.index_counts.clear()?;
+    let mut batch = sled::Batch::default();
+    for (prefix, n) in counts {
+        batch.insert(prefix, &n.to_be_bytes()[..]);
+    }
+    trees.index_counts.apply_batch(batch)?;
+    meta.insert(INDEX_LAYOUT, &INDEX_LAYOUT_NOW.to_be_bytes())?;
+    trees.indexes.flush()?;
+    Ok(())
+}
+
+fn count(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_be_bytes)
 }
 
 /// The trees a commit writes, owned by the committer thread for writing.
@@ -301,6 +417,7 @@ struct Trees {
     webhook_endpoints: sled::Tree,
     deliveries: sled::Tree,
     delivery_queue: sled::Tree,
+    index_counts: sled::Tree,
 }
 
 /// Commits per sled transaction: bounds the transaction's in-memory overlay.
@@ -329,6 +446,7 @@ impl Trees {
             &self.webhook_endpoints,
             &self.deliveries,
             &self.delivery_queue,
+            &self.index_counts,
         );
         trees
             .transaction(
@@ -345,6 +463,7 @@ impl Trees {
                     endpoints,
                     deliveries,
                     delivery_queue,
+                    index_counts,
                 )| {
                     let tree = |id: TreeId| match id {
                         TreeId::Links => links,
@@ -359,6 +478,7 @@ impl Trees {
                         TreeId::WebhookEndpoints => endpoints,
                         TreeId::Deliveries => deliveries,
                         TreeId::DeliveryQueue => delivery_queue,
+                        TreeId::IndexCounts => index_counts,
                     };
                     for op in commits.iter().flat_map(|c| &c.ops) {
                         match op {
@@ -367,6 +487,16 @@ impl Trees {
                             }
                             Op::Delete(t, k) => {
                                 tree(*t).remove(k.as_slice())?;
+                            }
+                            Op::Count(t, k, delta) => {
+                                // Reads this transaction's own earlier writes first, so
+                                // commits of one batch that touch one count add up.
+                                let tree = tree(*t);
+                                let now = tree.get(k.as_slice())?.map_or(0, |v| count(&v));
+                                match now.saturating_add_signed(*delta) {
+                                    0 => tree.remove(k.as_slice())?,
+                                    n => tree.insert(k.as_slice(), &n.to_be_bytes())?,
+                                };
                             }
                         }
                     }

@@ -14,7 +14,7 @@ use super::validate::ListQuery;
 use super::AppState;
 use crate::auth::Principal;
 use crate::domain::{EntityKind, LinkRecord, ObjectId, SubscriptionRecord};
-use crate::store::keys::IndexField;
+use crate::store::keys::{self, IndexField};
 use crate::store::StoreError;
 use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
@@ -144,7 +144,9 @@ impl Owned for SubscriptionRecord {
 }
 
 /// One page of a list, newest first. The most selective index given by the filters picks
-/// the candidates; the other filters and the tenant scope are applied to each record.
+/// the candidates; the other filters and the tenant scope are applied to each record. When
+/// the index holds exactly the records the filters and the scope let through, the total is
+/// counted from its keys and only the page's records are loaded.
 pub async fn list_page<T: Owned, V: Serialize>(
     app: &AppState,
     who: &Principal,
@@ -172,32 +174,64 @@ pub async fn list_page<T: Owned, V: Serialize>(
     }
     let store = app.engine.store();
     store.read_barrier().await;
-    let (field, value): (IndexField, Vec<u8>) =
-        match (&query.carrier_id, &query.employer_id, &query.status) {
-            (Some(c), _, _) => (IndexField::Carrier, c.bytes().to_vec()),
-            (_, Some(e), _) => (IndexField::Employer, e.bytes().to_vec()),
-            (_, _, Some(s)) => (IndexField::Status, s.as_bytes().to_vec()),
-            _ => (IndexField::All, Vec::new()),
+    let status = query.status.as_deref();
+    // `exact`: every entry under (field, value) passes the filters, and nothing else does.
+    let (field, value, exact): (IndexField, Vec<u8>, bool) =
+        match (&query.carrier_id, &query.employer_id, status) {
+            (Some(c), None, Some(s)) => {
+                (IndexField::CarrierStatus, keys::owner_status(*c, s), true)
+            }
+            (_, Some(e), Some(s)) => (
+                IndexField::EmployerStatus,
+                keys::owner_status(*e, s),
+                query.carrier_id.is_none(),
+            ),
+            (Some(c), e, None) => (IndexField::Carrier, c.bytes().to_vec(), e.is_none()),
+            (None, Some(e), None) => (IndexField::Employer, e.bytes().to_vec(), true),
+            (None, None, Some(s)) => (IndexField::Status, s.as_bytes().to_vec(), true),
+            (None, None, None) => (IndexField::All, Vec::new(), true),
         };
+    // The scope lets every candidate through when each of its lists is empty or already
+    // fixed by a filter it allows (checked above).
+    let whole_scope = (who.tenant.carriers.is_empty() || query.carrier_id.is_some())
+        && (who.tenant.employers.is_empty() || query.employer_id.is_some());
     let skip = (query.page - 1) * query.limit;
-    let mut total = 0u64;
-    let mut data = Vec::new();
-    for id in store
-        .index_ids(who.env, kind, field, &value)
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-    {
-        let Some(record) = load(id).map_err(|e| ApiError::Internal(e.to_string()))? else {
-            continue;
-        };
-        let (carrier, employer) = record.owners();
-        if !matches(&record) || !who.tenant.allows(carrier, employer) {
-            continue;
+    let internal = |e: StoreError| ApiError::Internal(e.to_string());
+    let (total, data) = if exact && whole_scope {
+        let total = store
+            .index_count(who.env, kind, field, &value)
+            .map_err(internal)?;
+        let mut data = Vec::new();
+        for id in store
+            .index_page(who.env, kind, field, &value, skip, query.limit)
+            .map_err(internal)?
+        {
+            if let Some(record) = load(id).map_err(internal)? {
+                data.push(view(&record));
+            }
         }
-        if total >= skip && (data.len() as u64) < query.limit {
-            data.push(view(&record));
+        (total, data)
+    } else {
+        let mut total = 0u64;
+        let mut data = Vec::new();
+        for id in store
+            .index_ids(who.env, kind, field, &value)
+            .map_err(internal)?
+        {
+            let Some(record) = load(id).map_err(internal)? else {
+                continue;
+            };
+            let (carrier, employer) = record.owners();
+            if !matches(&record) || !who.tenant.allows(carrier, employer) {
+                continue;
+            }
+            if total >= skip && (data.len() as u64) < query.limit {
+                data.push(view(&record));
+            }
+            total += 1;
         }
-        total += 1;
-    }
+        (total, data)
+    };
     let pagination = Pagination {
         page: query.page,
         limit: query.limit,
