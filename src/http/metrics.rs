@@ -16,6 +16,16 @@ pub fn handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
+            // Histogram samples wait in buckets until upkeep folds them into summaries; a
+            // server nobody scrapes would otherwise keep every request's latency forever.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("premia-metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .expect("spawning the metrics upkeep thread");
             // Fails only if another recorder was installed first; then ours just stays local.
             let _ = metrics::set_global_recorder(recorder);
             handle
