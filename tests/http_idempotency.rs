@@ -243,6 +243,34 @@ async fn deletes_and_sandbox_helpers_are_idempotent_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_is_idempotent_too() {
+    let app = TestApp::spawn().await;
+    let endpoint = json!({ "url": "http://localhost/hook", "events": ["*"] }).to_string();
+    let created = send(
+        &app.base_url,
+        &app.key,
+        "POST",
+        "/webhook-endpoints",
+        &endpoint,
+        None,
+    )
+    .await;
+    let path = format!(
+        "/webhook-endpoints/{}",
+        created.json()["data"]["_id"].as_str().unwrap()
+    );
+    let change = json!({ "description": "billing" }).to_string();
+    let first = send(&app.base_url, &app.key, "PATCH", &path, &change, Some("p")).await;
+    assert_eq!(first.status, 200);
+    let again = send(&app.base_url, &app.key, "PATCH", &path, &change, Some("p")).await;
+    assert_eq!((again.status, again.replayed), (200, true));
+    assert_eq!(again.bytes, first.bytes);
+    let other = json!({ "description": "claims" }).to_string();
+    let reused = send(&app.base_url, &app.key, "PATCH", &path, &other, Some("p")).await;
+    assert_eq!(reused.status, 422);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_key_is_a_400_naming_the_header() {
     let app = TestApp::spawn().await;
     let body = link_body(5_000).to_string();

@@ -1,4 +1,4 @@
-//! `Idempotency-Key`: a POST or DELETE that carries one is safe to retry. The first complete
+//! `Idempotency-Key`: a POST, PATCH or DELETE that carries one is safe to retry. The first complete
 //! answer is kept for `server.idempotency_ttl_secs` (24 h) and replayed byte-for-byte with
 //! `Idempotent-Replayed: true`; the same key with a different method, path or body is 422;
 //! while the first request still runs, the same key gets 409 at once. Keys are scoped to the
@@ -146,7 +146,7 @@ impl Idempotent {
 }
 
 pub async fn layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::POST | Method::DELETE)
+    if !matches!(*req.method(), Method::POST | Method::PATCH | Method::DELETE)
         || !req.headers().contains_key("idempotency-key")
     {
         return next.run(req).await;
