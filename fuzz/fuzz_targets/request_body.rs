@@ -8,25 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use premia::http::fuzzing::{parse_request, RequestKind};
+use premia::http::fuzzing::{fields, parse_request, RequestKind};
 use serde_json::{json, Value};
-
-const FIELDS: [&str; 14] = [
-    "employer_id",
-    "carrier_id",
-    "policy_id",
-    "amount_cents",
-    "payment_type",
-    "premium_cents",
-    "fee_cents",
-    "payment_context",
-    "customer",
-    "installment_plan",
-    "metadata",
-    "interval",
-    "count",
-    "start_date",
-];
 
 fn valid(kind: RequestKind) -> Value {
     let mut body = json!({
@@ -71,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
             check(kind, rest);
         } else {
             let mut body = valid(kind);
-            let field = FIELDS[(mode / 2) as usize % FIELDS.len()];
+            let fields = fields(kind);
+            let field = fields[(mode / 2) as usize % fields.len()];
             let value = serde_json::from_slice(rest)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(rest).into_owned()));
             body[field] = value;

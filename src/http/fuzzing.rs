@@ -12,6 +12,14 @@ pub enum RequestKind {
     Subscription,
 }
 
+/// The top-level fields a create request may carry (the handler's own list).
+pub fn fields(kind: RequestKind) -> &'static [&'static str] {
+    match kind {
+        RequestKind::PaymentLink => &payment_links::FIELDS,
+        RequestKind::Subscription => &subscriptions::FIELDS,
+    }
+}
+
 /// What a body parsed into: the command the handler would send to the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {

@@ -394,18 +394,17 @@ impl ListQuery {
     }
 }
 
-pub fn list_query(
-    params: &BTreeMap<String, String>,
-    statuses: &[&str],
-) -> Result<ListQuery, ApiError> {
-    let obj: Map<String, Value> = params
+/// Query parameters as an object of strings, read with `Fields` like a body.
+fn query_object(params: &BTreeMap<String, String>) -> Map<String, Value> {
+    params
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
-    let mut f = Fields::new(&obj);
-    f.refuse_unknown(&["page", "limit", "carrier_id", "employer_id", "status"]);
-    let number = |f: &mut Fields, key: &str, min: u64, max: u64, default: u64| match params.get(key)
-    {
+        .collect()
+}
+
+/// `page` (≥ 1, default 1) and `limit` (1–100, default 50) of a list query.
+fn page_and_limit(f: &mut Fields, params: &BTreeMap<String, String>) -> (u64, u64) {
+    let mut number = |key: &str, min: u64, max: u64, default: u64| match params.get(key) {
         None => default,
         Some(s) => match s.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => n,
@@ -415,8 +414,17 @@ pub fn list_query(
             }
         },
     };
-    let page = number(&mut f, "page", 1, 1_000_000, 1);
-    let limit = number(&mut f, "limit", 1, 100, 50);
+    (number("page", 1, 1_000_000, 1), number("limit", 1, 100, 50))
+}
+
+pub fn list_query(
+    params: &BTreeMap<String, String>,
+    statuses: &[&str],
+) -> Result<ListQuery, ApiError> {
+    let obj = query_object(params);
+    let mut f = Fields::new(&obj);
+    f.refuse_unknown(&["page", "limit", "carrier_id", "employer_id", "status"]);
+    let (page, limit) = page_and_limit(&mut f, params);
     let query = ListQuery {
         page,
         limit,
@@ -430,33 +438,17 @@ pub fn list_query(
     Ok(query)
 }
 
-/// `page` (≥ 1, default 1) and `limit` (1–100, default 50) plus the given filters, as text;
-/// any other parameter is refused.
+/// `page` and `limit` plus the given filters, as text; any other parameter is refused.
 pub fn page_query(
     params: &BTreeMap<String, String>,
     filters: &[&str],
 ) -> Result<(u64, u64), ApiError> {
-    let mut problems = Vec::new();
-    for key in params.keys() {
-        if key != "page" && key != "limit" && !filters.contains(&key.as_str()) {
-            problems.push(format!("unknown field {key}"));
-        }
-    }
-    let mut number = |key: &str, min: u64, max: u64, default: u64| match params.get(key) {
-        None => default,
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => n,
-            _ => {
-                problems.push(format!("{key} must be a whole number from {min} to {max}"));
-                default
-            }
-        },
-    };
-    let page = number("page", 1, 1_000_000, 1);
-    let limit = number("limit", 1, 100, 50);
-    if problems.is_empty() {
-        Ok((page, limit))
-    } else {
-        Err(ApiError::BadRequest(problems.join("; ")))
-    }
+    let obj = query_object(params);
+    let mut f = Fields::new(&obj);
+    let mut known = vec!["page", "limit"];
+    known.extend_from_slice(filters);
+    f.refuse_unknown(&known);
+    let page = page_and_limit(&mut f, params);
+    f.finish()?;
+    Ok(page)
 }

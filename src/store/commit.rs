@@ -22,7 +22,6 @@ pub(crate) enum TreeId {
     WebhookEndpoints,
     Deliveries,
     DeliveryQueue,
-    IndexCounts,
 }
 
 #[derive(Debug)]
@@ -30,7 +29,8 @@ pub(crate) enum Op {
     Put(TreeId, Vec<u8>, Vec<u8>),
     Delete(TreeId, Vec<u8>),
     /// Add to the count stored under the key (a u64; removed when it reaches 0).
-    Count(TreeId, Vec<u8>, i64),
+    /// Add to the count under this key in `index_counts`.
+    Count(Vec<u8>, i64),
 }
 
 #[derive(Debug, Default)]
@@ -189,13 +189,13 @@ impl Commit {
     fn index_put(&mut self, key: Vec<u8>) {
         let counted = keys::index_entry_prefix(&key).to_vec();
         self.ops.push(Op::Put(TreeId::Indexes, key, Vec::new()));
-        self.ops.push(Op::Count(TreeId::IndexCounts, counted, 1));
+        self.ops.push(Op::Count(counted, 1));
     }
 
     fn index_delete(&mut self, key: Vec<u8>) {
         let counted = keys::index_entry_prefix(&key).to_vec();
         self.ops.push(Op::Delete(TreeId::Indexes, key));
-        self.ops.push(Op::Count(TreeId::IndexCounts, counted, -1));
+        self.ops.push(Op::Count(counted, -1));
     }
 
     fn index_status(

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use state_machines::Timestamp;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -433,6 +434,14 @@ impl Trees {
 
     /// One sled transaction. sled may run the closure more than once; it only writes.
     fn apply_chunk(&self, commits: &[Commit]) -> Result<(), String> {
+        // Index counts are summed over the batch first: one read and one write per count the
+        // batch touches, however many of its commits touch it.
+        let mut counts: BTreeMap<&[u8], i64> = BTreeMap::new();
+        for op in commits.iter().flat_map(|c| &c.ops) {
+            if let Op::Count(key, delta) = op {
+                *counts.entry(key.as_slice()).or_default() += delta;
+            }
+        }
         let trees = (
             &self.links,
             &self.subscriptions,
@@ -478,7 +487,6 @@ impl Trees {
                         TreeId::WebhookEndpoints => endpoints,
                         TreeId::Deliveries => deliveries,
                         TreeId::DeliveryQueue => delivery_queue,
-                        TreeId::IndexCounts => index_counts,
                     };
                     for op in commits.iter().flat_map(|c| &c.ops) {
                         match op {
@@ -488,17 +496,15 @@ impl Trees {
                             Op::Delete(t, k) => {
                                 tree(*t).remove(k.as_slice())?;
                             }
-                            Op::Count(t, k, delta) => {
-                                // Reads this transaction's own earlier writes first, so
-                                // commits of one batch that touch one count add up.
-                                let tree = tree(*t);
-                                let now = tree.get(k.as_slice())?.map_or(0, |v| count(&v));
-                                match now.saturating_add_signed(*delta) {
-                                    0 => tree.remove(k.as_slice())?,
-                                    n => tree.insert(k.as_slice(), &n.to_be_bytes())?,
-                                };
-                            }
+                            Op::Count(..) => {}
                         }
+                    }
+                    for (key, delta) in counts.iter().filter(|(_, d)| **d != 0) {
+                        let now = index_counts.get(key)?.map_or(0, |v| count(&v));
+                        match now.saturating_add_signed(*delta) {
+                            0 => index_counts.remove(*key)?,
+                            n => index_counts.insert(*key, &n.to_be_bytes())?,
+                        };
                     }
                     Ok::<(), ConflictableTransactionError<()>>(())
                 },

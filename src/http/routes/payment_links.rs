@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use state_machines::{Cents, Interval, LinkStatus, MAX_CENTS};
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 11] = [
+pub(crate) const FIELDS: [&str; 11] = [
     "employer_id",
     "carrier_id",
     "policy_id",

@@ -19,7 +19,7 @@ use axum::response::Response;
 use state_machines::{SubscriptionStatus, Timestamp};
 use std::collections::BTreeMap;
 
-const FIELDS: [&str; 9] = [
+pub(crate) const FIELDS: [&str; 9] = [
     "employer_id",
     "carrier_id",
     "policy_id",
