@@ -97,6 +97,7 @@ async fn run(quick: bool) {
 fn config() -> EngineConfig {
     EngineConfig {
         passivate_after: Duration::from_secs(3600),
+        max_resident: usize::MAX,
         link_lifetime: None,
         dunning: Dunning {
             retry_after_secs: vec![DAY],

@@ -14,6 +14,9 @@
 //! grows more than 10% after the first fifth of the run (at most 2 minutes) or any request
 //! fails. `--reads-only` soaks with the mix's reads alone (`soak-reads-only.md`): where
 //! memory growth comes from.
+//!
+//! `--create-only` runs durable create-link and the minimal handler at 64 connections and
+//! prints their figures (no report): the loop for profiling the write path.
 
 use axum::routing::post;
 use axum::{Json, Router};
@@ -33,6 +36,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -695,6 +699,18 @@ fn new_link(i: u64) -> NewLink {
 }
 
 /// Resident memory of this process (the server and the generator), MiB.
+/// Entity actors resident in the server, from its own metrics.
+async fn resident_actors(metrics_url: &str) -> u64 {
+    let Ok(response) = reqwest::get(metrics_url).await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("premia_actors_resident"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -779,6 +795,26 @@ fn main() {
         let live = Arc::new(Live::default());
         // Warm-up: bcrypt runs once for the key, the first pages come into sled's cache.
         let _ = load(&premia, Mix::Realistic, 16, 2.0, None, live.clone()).await;
+        let args: Vec<String> = std::env::args().collect();
+        if args.iter().any(|a| a == "--create-only") {
+            // For profiling the durable write path: one series, printed, no report.
+            for series in [
+                load(&premia, Mix::Only(Op::Create), 64, secs, None, live.clone()).await,
+                load(&minimal, Mix::Only(Op::Echo), 64, secs, None, live.clone()).await,
+            ] {
+                let all = series.all();
+                eprintln!(
+                    "{:.0} req/s, p50 {}, p99 {}, {:.0} µs CPU per request, failed {}",
+                    series.rps(),
+                    ms(all.pct(0.5)),
+                    ms(all.pct(0.99)),
+                    series.cpu_per_request(),
+                    failures(&series)
+                );
+            }
+            server.stop().await.unwrap();
+            return;
+        }
         match soak {
             Some(soak_secs) => {
                 let args: Vec<String> = std::env::args().collect();
@@ -1172,6 +1208,7 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     let live = Arc::new(Live::default());
     let sampler = {
         let live = live.clone();
+        let metrics = format!("{}/metrics", premia.base);
         tokio::spawn(async move {
             let started = Instant::now();
             let mut samples = vec![(0.0, rss_mib(), 0, 0)];
@@ -1185,8 +1222,12 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
                     live.failures.load(Ordering::Relaxed),
                 );
                 eprintln!(
-                    "{:.0} s: RSS {:.0} MiB, {} requests, {} failed",
-                    sample.0, sample.1, sample.2, sample.3
+                    "{:.0} s: RSS {:.0} MiB, {} requests, {} failed, {} resident actors",
+                    sample.0,
+                    sample.1,
+                    sample.2,
+                    sample.3,
+                    resident_actors(&metrics).await
                 );
                 samples.push(sample);
                 if t >= secs as f64 {

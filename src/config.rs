@@ -44,6 +44,7 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct EngineSection {
     pub passivate_after_secs: u64,
+    pub max_resident_actors: usize,
     /// 0: links never expire.
     pub link_lifetime_secs: u64,
     pub dunning_retry_after_secs: Vec<u64>,
@@ -127,6 +128,7 @@ impl Config {
         let e = &self.engine;
         EngineConfig {
             passivate_after: Duration::from_secs(e.passivate_after_secs),
+            max_resident: e.max_resident_actors.max(1),
             link_lifetime: (e.link_lifetime_secs > 0)
                 .then(|| Duration::from_secs(e.link_lifetime_secs)),
             dunning: Dunning {

@@ -66,6 +66,9 @@ pub type Reply<T> = (Result<T, EngineError>, u64);
 pub struct EngineConfig {
     /// Resident actors unused this long are passivated.
     pub passivate_after: Duration,
+    /// Resident actors of one kind beyond this are passivated, least recently used first,
+    /// within a second: the bound on the actors' memory (about 8 KB each, measured).
+    pub max_resident: usize,
     /// Lifetime of a payment link; `None`: links do not expire.
     pub link_lifetime: Option<Duration>,
     pub dunning: Dunning,
@@ -515,9 +518,16 @@ impl Engine {
         }
     }
 
+    /// Stop every actor idle for at least `idle`, and the least recently used beyond
+    /// `max_resident` of each kind; returns how many.
+    pub fn passivate(&self, idle: Duration, max_resident: usize) -> usize {
+        self.0.links.passivate(idle, max_resident)
+            + self.0.subscriptions.passivate(idle, max_resident)
+    }
+
     /// Stop every actor idle for at least `idle`; returns how many.
     pub fn passivate_idle(&self, idle: Duration) -> usize {
-        self.0.links.passivate_idle(idle) + self.0.subscriptions.passivate_idle(idle)
+        self.passivate(idle, usize::MAX)
     }
 
     pub fn stats(&self) -> EngineStats {

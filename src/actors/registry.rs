@@ -135,23 +135,34 @@ impl<M: Message> Registry<M> {
         }
     }
 
-    /// Stop every actor unused for at least `idle`. Returns how many were passivated.
-    pub fn passivate_idle(&self, idle: Duration) -> usize {
+    /// Stop every actor unused for at least `idle`, then, while more than `max_resident`
+    /// stay, the least recently used of those nobody is using. Returns how many were
+    /// passivated.
+    pub fn passivate(&self, idle: Duration, max_resident: usize) -> usize {
         let now = self.elapsed_ms();
         let idle_ms = idle.as_millis() as u64;
-        let is_idle = |s: &Slot<M>| {
-            s.inflight.load(Ordering::Acquire) == 0
-                && now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= idle_ms
-        };
-        let candidates: Vec<Key> = self
+        let unused = |s: &Slot<M>| s.inflight.load(Ordering::Acquire) == 0;
+        let idle_for = |s: &Slot<M>| now.saturating_sub(s.last_used.load(Ordering::Relaxed));
+        let mut candidates: Vec<(u64, Key)> = self
             .slots
             .iter()
-            .filter(|e| is_idle(e.value()))
-            .map(|e| *e.key())
+            .filter(|e| unused(e.value()))
+            .map(|e| (idle_for(e.value()), *e.key()))
             .collect();
+        // Longest idle first: those past `idle`, then as many more as the cap asks for.
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let over_cap = self.slots.len().saturating_sub(max_resident);
         let mut stopped = 0;
-        for key in candidates {
-            if let Some((_, slot)) = self.slots.remove_if(&key, |_, s| is_idle(s)) {
+        for (i, (was_idle, key)) in candidates.into_iter().enumerate() {
+            let needed_for_cap = i < over_cap;
+            if !needed_for_cap && was_idle < idle_ms {
+                break; // the rest were used more recently still
+            }
+            // Checked again under the shard lock: a command may have arrived meanwhile.
+            let removed = self.slots.remove_if(&key, |_, s| {
+                unused(s) && (needed_for_cap || idle_for(s) >= idle_ms)
+            });
+            if let Some((_, slot)) = removed {
                 if let Some(actor) = slot.actor.get() {
                     self.keys.remove(&actor.get_id());
                     actor.stop(Some("passivated".into()));
@@ -251,6 +262,46 @@ mod tests {
         gate.add_permits(1);
         let room_again = registry.call(key, spawn, |r| Msg(gate.clone(), r)).await;
         assert!(room_again.is_ok());
+        registry.stop_all().await;
+    }
+
+    #[tokio::test]
+    async fn beyond_the_cap_the_least_recently_used_are_passivated() {
+        let registry = Registry::<Msg>::new(8);
+        let open = Arc::new(Semaphore::new(Semaphore::MAX_PERMITS));
+        let key = |i: u8| (Environment::Test, ObjectId::from_bytes([i; 12]));
+        for i in 0..5 {
+            registry
+                .call(key(i), spawn, |r| Msg(open.clone(), r))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Nothing is idle for an hour; the cap alone decides.
+        assert_eq!(registry.passivate(Duration::from_secs(3600), 3), 2);
+        assert_eq!(registry.resident(), 3);
+        let resident = |i| registry.slots.contains_key(&key(i));
+        assert!(!resident(0) && !resident(1), "the two used longest ago went");
+        assert!(resident(2) && resident(3) && resident(4));
+        assert_eq!(registry.passivate(Duration::from_secs(3600), 3), 0);
+        // An entity in use is never passivated, even beyond the cap.
+        let gate = Arc::new(Semaphore::new(0));
+        let busy = {
+            let gate = gate.clone();
+            let registry = &registry;
+            async move { registry.call(key(2), spawn, |r| Msg(gate, r)).await }
+        };
+        let (busy, stopped) = tokio::join!(busy, async {
+            while registry.slots.get(&key(2)).unwrap().inflight.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+            let stopped = registry.passivate(Duration::ZERO, 0);
+            gate.add_permits(1);
+            stopped
+        });
+        assert!(busy.is_ok());
+        assert_eq!(stopped, 2);
+        assert!(resident(2), "the entity in use stayed");
         registry.stop_all().await;
     }
 }

@@ -94,16 +94,27 @@ pub(super) fn spawn_loop(inner: Weak<Inner>, env: Environment) -> tokio::task::J
     })
 }
 
-/// Passivates idle actors every half idle period.
+/// Passivates idle actors every half idle period, and actors beyond the resident cap every
+/// second.
 pub(super) fn spawn_passivator(inner: Weak<Inner>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_idle_sweep = tokio::time::Instant::now();
         loop {
-            let Some(period) = inner.upgrade().map(|i| i.core.config.passivate_after) else {
+            let Some(config) = inner.upgrade().map(|i| i.core.config.clone()) else {
                 return;
             };
-            tokio::time::sleep((period / 2).max(Duration::from_millis(100))).await;
+            let period = config.passivate_after;
+            let half = (period / 2).max(Duration::from_millis(100));
+            tokio::time::sleep(half.min(Duration::from_secs(1))).await;
             let Some(inner) = inner.upgrade() else { return };
-            let passivated = Engine(inner).passivate_idle(period);
+            // Between idle sweeps only the cap is enforced.
+            let idle = if last_idle_sweep.elapsed() >= half {
+                last_idle_sweep = tokio::time::Instant::now();
+                period
+            } else {
+                Duration::MAX
+            };
+            let passivated = Engine(inner).passivate(idle, config.max_resident);
             if passivated > 0 {
                 tracing::debug!(passivated, "passivated idle actors");
             }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Applies a batch of commits atomically per commit, in order.
-pub type ApplyBatch = Box<dyn Fn(&[Commit]) -> Result<(), String> + Send>;
+pub type ApplyBatch = Box<dyn FnMut(&[Commit]) -> Result<(), String> + Send>;
 
 pub struct Committer {
     queue: Mutex<Vec<Commit>>,
@@ -46,7 +46,7 @@ impl Committer {
             .name("premia-committer".into())
             .spawn(move || {
                 let me = rx.recv().expect("the committer is handed itself");
-                me.run(&db, &log, &apply)
+                me.run(&db, &log, apply)
             })
             .expect("spawning the committer thread");
         let committer = Arc::new(Committer {
@@ -95,7 +95,7 @@ impl Committer {
         *self.durable.borrow()
     }
 
-    fn run(&self, db: &sled::Db, log: &File, apply: &ApplyBatch) {
+    fn run(&self, db: &sled::Db, log: &File, mut apply: ApplyBatch) {
         let mut durable = 0;
         loop {
             let (batch, target) = {

@@ -21,6 +21,7 @@ pub const START: Timestamp = Timestamp::from_millis(1_738_317_600_000);
 pub fn config() -> EngineConfig {
     EngineConfig {
         passivate_after: Duration::from_secs(300),
+        max_resident: 10_000,
         link_lifetime: Some(Duration::from_secs(30 * DAY)),
         dunning: Dunning {
             retry_after_secs: vec![DAY, 3 * DAY],
