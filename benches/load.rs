@@ -556,10 +556,11 @@ fn config(dir: &Path) -> Config {
         ),
     ];
     let mut vars = vars;
-    // The soak sets a shorter passivation so its ten minutes reach the steady state.
-    if let Ok(v) = std::env::var("PREMIA_ENGINE_PASSIVATE_AFTER_SECS") {
-        vars.push(("PREMIA_ENGINE_PASSIVATE_AFTER_SECS".to_string(), v));
-    }
+    // Settings a run may change from the environment (the soak's passivation, sled's cache).
+    vars.extend(
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("PREMIA_ENGINE_") || k.starts_with("PREMIA_STORE_")),
+    );
     Config::from_sources(DEFAULT_TOML, vars).unwrap()
 }
 

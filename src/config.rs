@@ -15,6 +15,24 @@ pub struct Config {
     pub server: ServerConfig,
     pub engine: EngineSection,
     pub webhooks: WebhooksSection,
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// sled's page cache, in MiB of on-disk page size (sled's own measure; its memory use is
+    /// a few times that).
+    pub cache_mib: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> StoreSection {
+        StoreSection {
+            cache_mib: crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -186,6 +204,18 @@ mod tests {
         let c = Config::from_sources(DEFAULT_TOML, vars(&[])).unwrap();
         assert_eq!(c.engine.on_retries_exhausted, OnExhausted::Cancel);
         assert!(!c.engine.dunning_retry_after_secs.is_empty());
+        // A file written before `[store]` existed gets the same cache as the shipped one.
+        assert_eq!(c.store.cache_mib, StoreSection::default().cache_mib);
+        let (start, end) = (
+            DEFAULT_TOML.find("[store]").unwrap(),
+            DEFAULT_TOML.find("[webhooks]").unwrap(),
+        );
+        let without_store = format!("{}{}", &DEFAULT_TOML[..start], &DEFAULT_TOML[end..]);
+        assert!(!without_store.contains("cache_mib"));
+        let old = Config::from_sources(&without_store, vars(&[])).unwrap();
+        assert_eq!(old.store.cache_mib, c.store.cache_mib);
+        let small = Config::from_sources(DEFAULT_TOML, vars(&[("PREMIA_STORE_CACHE_MIB", "32")]));
+        assert_eq!(small.unwrap().store.cache_mib, 32);
     }
 
     #[test]

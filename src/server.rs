@@ -40,7 +40,8 @@ impl Server {
     /// Open the data dir, start the engine and serve HTTP on `server.listen`.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         let data_dir = &config.server.data_dir;
-        let store = Store::open(data_dir).map_err(EngineError::from)?;
+        let store = Store::open_with_cache(data_dir, config.store.cache_mib * 1024 * 1024)
+            .map_err(EngineError::from)?;
         let keys = Arc::new(KeyStore::open(data_dir, &config.server.key_prefix)?);
         let sandbox = Arc::new(Sandbox::new());
         // Live payments need Stripe (on the roadmap); until it is configured every live

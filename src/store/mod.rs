@@ -51,13 +51,21 @@ pub struct Store {
     events_written: tokio::sync::Notify,
 }
 
+/// sled's page cache unless configured (`store.cache_mib`).
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// `cache_bytes` bounds sled's cache by the on-disk size of the pages it holds.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()?;
         // sled's log; fdatasync'd after every flush (see committer.rs).
         let log_path = dir.join("db");
