@@ -636,7 +636,7 @@ impl Engine {
         let supervisor = supervisor.get_cell();
         let spawn = || async move {
             // Load only after every queued commit is applied: the snapshot is the latest.
-            store.read_barrier().await;
+            store.settle().await;
             let record = load(&store, env, id)?.ok_or(EngineError::NotFound)?;
             let (actor, _) = Actor::spawn_linked(None, actor, record, supervisor)
                 .await

@@ -281,7 +281,10 @@ mod tests {
         assert_eq!(registry.passivate(Duration::from_secs(3600), 3), 2);
         assert_eq!(registry.resident(), 3);
         let resident = |i| registry.slots.contains_key(&key(i));
-        assert!(!resident(0) && !resident(1), "the two used longest ago went");
+        assert!(
+            !resident(0) && !resident(1),
+            "the two used longest ago went"
+        );
         assert!(resident(2) && resident(3) && resident(4));
         assert_eq!(registry.passivate(Duration::from_secs(3600), 3), 0);
         // An entity in use is never passivated, even beyond the cap.
@@ -292,7 +295,14 @@ mod tests {
             async move { registry.call(key(2), spawn, |r| Msg(gate, r)).await }
         };
         let (busy, stopped) = tokio::join!(busy, async {
-            while registry.slots.get(&key(2)).unwrap().inflight.load(Ordering::Acquire) == 0 {
+            while registry
+                .slots
+                .get(&key(2))
+                .unwrap()
+                .inflight
+                .load(Ordering::Acquire)
+                == 0
+            {
                 tokio::task::yield_now().await;
             }
             let stopped = registry.passivate(Duration::ZERO, 0);

@@ -17,6 +17,12 @@
 //! is seq order); a plain insert takes its seq after it was applied. The committer reads the
 //! last seq while draining the queue, so every seq it publishes as durable belongs to a write
 //! applied before its flush began.
+//!
+//! Two barriers. A read waits for `visible`: the writes readers may already see in sled
+//! (the batch being applied and flushed, plain inserts), not the commits still queued, which
+//! nobody sees yet; so a read waits for at most the flush under way. Loading an entity for a
+//! new actor waits for every queued commit (`last_seq`): the entity's own last commit may be
+//! among them.
 
 use super::commit::Commit;
 use std::fs::File;
@@ -32,6 +38,8 @@ pub type ApplyBatch = Box<dyn FnMut(&[Commit]) -> Result<(), String> + Send>;
 pub struct Committer {
     queue: Mutex<Vec<Commit>>,
     seq: AtomicU64,
+    /// The highest seq whose write readers may see in sled (raised before a batch is applied).
+    visible: AtomicU64,
     durable: watch::Sender<u64>,
     stop: AtomicBool,
     thread: Thread,
@@ -52,6 +60,7 @@ impl Committer {
         let committer = Arc::new(Committer {
             queue: Mutex::new(Vec::new()),
             seq: AtomicU64::new(0),
+            visible: AtomicU64::new(0),
             durable,
             stop: AtomicBool::new(false),
             thread: handle.thread().clone(),
@@ -76,13 +85,19 @@ impl Committer {
     /// Record a plain write the caller already applied; returns the seq to wait for.
     pub fn applied(&self) -> u64 {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+        self.visible.fetch_max(seq, Ordering::SeqCst);
         self.thread.unpark();
         seq
     }
 
-    /// The seq of the latest write handed over (a read barrier waits for it).
+    /// The seq of the latest write handed over, applied or still queued.
     pub fn last_seq(&self) -> u64 {
         self.seq.load(Ordering::SeqCst)
+    }
+
+    /// The seq of the latest write readers may see.
+    pub fn visible_seq(&self) -> u64 {
+        self.visible.load(Ordering::SeqCst)
     }
 
     pub async fn wait_durable(&self, seq: u64) {
@@ -109,6 +124,7 @@ impl Committer {
                 thread::park_timeout(Duration::from_millis(50));
                 continue;
             }
+            self.visible.fetch_max(target, Ordering::SeqCst);
             // A failed write or flush leaves sled's state unknown: stop at once rather than
             // acknowledge anything (the lesson of PostgreSQL's fsync failures).
             if let Err(e) = apply(&batch) {
@@ -142,4 +158,57 @@ fn fail_stop(what: &str, error: &str) -> ! {
     );
     eprintln!("premia: {what} failed: {error}; aborting");
     std::process::abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A committer whose batches wait for the test to let each one through.
+    fn gated() -> (
+        Arc<Committer>,
+        mpsc::Sender<()>,
+        mpsc::Receiver<usize>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let log = File::open(dir.path().join("db")).unwrap();
+        let (go, gate) = mpsc::channel::<()>();
+        let (started, batches) = mpsc::channel::<usize>();
+        let committer = Committer::start(
+            db,
+            log,
+            Box::new(move |batch| {
+                started.send(batch.len()).unwrap();
+                gate.recv().unwrap();
+                Ok(())
+            }),
+        );
+        (committer, go, batches, dir)
+    }
+
+    #[test]
+    fn a_read_waits_for_the_batch_being_applied_not_for_the_queue() {
+        let (committer, go, batches, _dir) = gated();
+        let first = committer.enqueue(Commit::new());
+        assert_eq!(
+            batches.recv().unwrap(),
+            1,
+            "the first batch is being applied"
+        );
+        let queued = committer.enqueue(Commit::new());
+        // Readers may see the first batch (it is being written), not the queued commit.
+        assert_eq!(committer.visible_seq(), first);
+        assert_eq!(committer.last_seq(), queued);
+        assert_eq!(committer.durable_seq(), 0);
+
+        go.send(()).unwrap();
+        assert_eq!(batches.recv().unwrap(), 1, "then the queued one");
+        assert_eq!(committer.visible_seq(), queued);
+        go.send(()).unwrap();
+        committer.shutdown();
+        assert_eq!(committer.durable_seq(), queued);
+    }
 }

@@ -124,9 +124,19 @@ impl Store {
         self.wait_durable(seq).await;
     }
 
-    /// Wait until every write handed over so far is applied and durable: a read after it
-    /// sees them all, and never a state a crash could still take back.
+    /// Wait until every write a reader may see in sled is durable: a read after it never
+    /// shows a state a crash could still take back. Commits still queued are not waited for
+    /// (nobody sees them yet), so a read waits for at most the flush under way.
     pub async fn read_barrier(&self) {
+        let seq = self.committer.visible_seq();
+        if self.committer.durable_seq() < seq {
+            self.wait_durable(seq).await;
+        }
+    }
+
+    /// Wait until every write handed over so far, queued ones too, is applied and durable:
+    /// what an entity is loaded after, since its own last commit may still be queued.
+    pub async fn settle(&self) {
         let seq = self.committer.last_seq();
         if self.committer.durable_seq() < seq {
             self.wait_durable(seq).await;

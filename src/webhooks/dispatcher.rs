@@ -94,7 +94,7 @@ async fn tick(inner: &Arc<Inner>) -> Result<Option<Timestamp>, StoreError> {
 async fn fan_out(inner: &Inner) -> Result<bool, StoreError> {
     let store = inner.engine.store();
     for _ in 0..FAN_OUT_BATCHES_PER_PASS {
-        store.read_barrier().await;
+        store.settle().await;
         let queued = store.queued_events(FAN_OUT_BATCH)?;
         if queued.is_empty() {
             return Ok(false);
@@ -262,7 +262,7 @@ async fn record_health(
         return Ok(()); // the common case: no write
     }
     let _one_writer = inner.endpoint_writes.lock().await;
-    store.read_barrier().await;
+    store.settle().await;
     let Some(mut endpoint) = store.webhook_endpoint(env, id)? else {
         return Ok(());
     };

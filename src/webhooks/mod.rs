@@ -176,7 +176,7 @@ impl Webhooks {
     ) -> Result<EndpointRecord, WebhookError> {
         let _one_writer = self.0.endpoint_writes.lock().await;
         let store = self.0.engine.store();
-        store.read_barrier().await;
+        store.settle().await;
         let mut endpoint = store
             .webhook_endpoint(env, id)?
             .ok_or(WebhookError::NotFound)?;
@@ -197,7 +197,7 @@ impl Webhooks {
     ) -> Result<EndpointRecord, WebhookError> {
         let _one_writer = self.0.endpoint_writes.lock().await;
         let store = self.0.engine.store();
-        store.read_barrier().await;
+        store.settle().await;
         let endpoint = store
             .webhook_endpoint(env, id)?
             .ok_or(WebhookError::NotFound)?;
