@@ -52,7 +52,7 @@ pub struct Store {
 }
 
 /// sled's page cache unless configured (`store.cache_mib`).
-pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
