@@ -818,7 +818,6 @@ fn main() {
         }
         match soak {
             Some(soak_secs) => {
-                let args: Vec<String> = std::env::args().collect();
                 let has = |flag: &str| args.iter().any(|a| a == flag);
                 if has("--minimal") {
                     // The control: the same generator and process, the minimal handler.
