@@ -546,7 +546,7 @@ async fn minimal_axum() -> Target {
 }
 
 fn config(dir: &Path) -> Config {
-    let vars = vec![
+    let mut vars = vec![
         ("PREMIA_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         ("PREMIA_DATA_DIR".to_string(), dir.display().to_string()),
         // 256 connections plus headroom: no request is refused with 503 for being one too many.
@@ -555,7 +555,6 @@ fn config(dir: &Path) -> Config {
             "4096".to_string(),
         ),
     ];
-    let mut vars = vars;
     // Settings a run may change from the environment (the soak's passivation, sled's cache).
     vars.extend(
         std::env::vars()
@@ -699,7 +698,6 @@ fn new_link(i: u64) -> NewLink {
     }
 }
 
-/// Resident memory of this process (the server and the generator), MiB.
 /// Entity actors resident in the server, from its own metrics.
 async fn resident_actors(metrics_url: &str) -> u64 {
     let Ok(response) = reqwest::get(metrics_url).await else {
@@ -712,6 +710,7 @@ async fn resident_actors(metrics_url: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// Resident memory of this process (the server and the generator), MiB.
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -1211,7 +1210,7 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
         let metrics = format!("{}/metrics", premia.base);
         tokio::spawn(async move {
             let started = Instant::now();
-            let mut samples = vec![(0.0, rss_mib(), 0, 0)];
+            let mut samples = vec![(0.0, rss_mib(), 0, 0, resident_actors(&metrics).await)];
             loop {
                 tokio::time::sleep(SAMPLE).await;
                 let t = started.elapsed().as_secs_f64();
@@ -1220,14 +1219,11 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
                     rss_mib(),
                     live.requests.load(Ordering::Relaxed),
                     live.failures.load(Ordering::Relaxed),
+                    resident_actors(&metrics).await,
                 );
                 eprintln!(
                     "{:.0} s: RSS {:.0} MiB, {} requests, {} failed, {} resident actors",
-                    sample.0,
-                    sample.1,
-                    sample.2,
-                    sample.3,
-                    resident_actors(&metrics).await
+                    sample.0, sample.1, sample.2, sample.3, sample.4
                 );
                 samples.push(sample);
                 if t >= secs as f64 {
@@ -1303,11 +1299,11 @@ async fn run_soak(premia: &Target, secs: u64, seeded: &Seeded, mix: Mix) {
     );
     let _ = writeln!(
         md,
-        "| time (s) | RSS (MiB) | requests so far | failed so far |"
+        "| time (s) | RSS (MiB) | requests so far | failed so far | resident actors |"
     );
-    let _ = writeln!(md, "|---:|---:|---:|---:|");
-    for (t, rss, n, f) in samples.iter().step_by(6) {
-        let _ = writeln!(md, "| {t:.0} | {rss:.0} | {n} | {f} |");
+    let _ = writeln!(md, "|---:|---:|---:|---:|---:|");
+    for (t, rss, n, f, actors) in samples.iter().step_by(6) {
+        let _ = writeln!(md, "| {t:.0} | {rss:.0} | {n} | {f} | {actors} |");
     }
     let dir = report_dir();
     std::fs::create_dir_all(&dir).unwrap();

@@ -143,15 +143,18 @@ impl<M: Message> Registry<M> {
         let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
         let unused = |s: &Slot<M>| s.inflight.load(Ordering::Acquire) == 0;
         let idle_for = |s: &Slot<M>| now.saturating_sub(s.last_used.load(Ordering::Relaxed));
+        let over_cap = self.slots.len().saturating_sub(max_resident);
+        // Under the cap only those past `idle` are candidates, in any order; over it every
+        // unused one is, longest idle first, so the cap takes the least recently used.
         let mut candidates: Vec<(u64, Key)> = self
             .slots
             .iter()
-            .filter(|e| unused(e.value()))
+            .filter(|e| unused(e.value()) && (over_cap > 0 || idle_for(e.value()) >= idle_ms))
             .map(|e| (idle_for(e.value()), *e.key()))
             .collect();
-        // Longest idle first: those past `idle`, then as many more as the cap asks for.
-        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        let over_cap = self.slots.len().saturating_sub(max_resident);
+        if over_cap > 0 {
+            candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+        }
         let mut stopped = 0;
         for (i, (was_idle, key)) in candidates.into_iter().enumerate() {
             let needed_for_cap = i < over_cap;

@@ -100,10 +100,12 @@ pub(super) fn spawn_passivator(inner: Weak<Inner>) -> tokio::task::JoinHandle<()
     tokio::spawn(async move {
         let mut last_idle_sweep = tokio::time::Instant::now();
         loop {
-            let Some(config) = inner.upgrade().map(|i| i.core.config.clone()) else {
+            let Some((period, max_resident)) = inner
+                .upgrade()
+                .map(|i| (i.core.config.passivate_after, i.core.config.max_resident))
+            else {
                 return;
             };
-            let period = config.passivate_after;
             let half = (period / 2).max(Duration::from_millis(100));
             tokio::time::sleep(half.min(Duration::from_secs(1))).await;
             let Some(inner) = inner.upgrade() else { return };
@@ -114,7 +116,7 @@ pub(super) fn spawn_passivator(inner: Weak<Inner>) -> tokio::task::JoinHandle<()
             } else {
                 Duration::MAX
             };
-            let passivated = Engine(inner).passivate(idle, config.max_resident);
+            let passivated = Engine(inner).passivate(idle, max_resident);
             if passivated > 0 {
                 tracing::debug!(passivated, "passivated idle actors");
             }

@@ -28,8 +28,7 @@ pub(crate) enum TreeId {
 pub(crate) enum Op {
     Put(TreeId, Vec<u8>, Vec<u8>),
     Delete(TreeId, Vec<u8>),
-    /// Add to the count stored under the key (a u64; removed when it reaches 0).
-    /// Add to the count under this key in `index_counts`.
+    /// Add to the count under this key in `index_counts` (a u64; removed at 0).
     Count(Vec<u8>, i64),
 }
 
